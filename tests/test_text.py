@@ -1,0 +1,80 @@
+"""Arabic normalisation, language detection, sentence splitting and chunking on real text."""
+
+from __future__ import annotations
+
+from index import (
+    Settings,
+    chunk_document,
+    detect_language,
+    latin_tokens,
+    load_document,
+    normalize,
+    split_sentences,
+    tokenize,
+)
+
+
+def test_normalize_folds_arabic_spelling_variants() -> None:
+    assert normalize("إفريقيا") == normalize("أفريقيا") == normalize("افريقيا")
+    assert normalize("مستشفى") == normalize("مستشفي")
+    assert normalize("الدولة") == normalize("الدوله")
+    assert normalize("مُـهـزومًا") == normalize("مهزوما")  # diacritics and tatweel
+    assert normalize("١٤٠ ۱۴۰") == "140 140"  # Arabic-Indic and Persian digits
+    assert normalize("\u200fموسكو\u202b") == "موسكو"  # bidi marks
+    assert normalize("Long War") == "long war"
+
+
+def test_tokenize_stems_light_and_drops_function_words() -> None:
+    assert tokenize("والمسؤولون في إفريقيا") == tokenize("المسؤولين أفريقيا")
+    assert "في" not in tokenize("في العراق")
+
+
+def test_latin_tokens_are_the_names_an_english_question_shares() -> None:
+    assert latin_tokens("محرر مجلة Long War Journal، وISWAP") == ["long", "war", "journal", "iswap"]
+
+
+def test_detect_language() -> None:
+    assert detect_language("كم عدد القتلى في هجوم موسكو؟") == "ar"
+    assert detect_language("How many people were killed?") == "en"
+    assert detect_language("Who is كاليب فايس?") == "en"
+    assert detect_language("ما هي Long War Journal؟") == "ar"
+
+
+def test_sentences_end_on_arabic_marks_but_not_the_arabic_comma() -> None:
+    text = "قال فايس، محرر المجلة، إن هذا صحيح. هل هذا مؤكد؟ نعم؛ وهو كذلك"
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "قال فايس، محرر المجلة، إن هذا صحيح.",
+        "هل هذا مؤكد؟",
+        "نعم؛",
+        "وهو كذلك",
+    ]
+
+
+def test_decimal_points_do_not_end_sentences() -> None:
+    text = "بلغ النمو 2.5 في المئة. ثم توقف."
+    assert len(split_sentences(text)) == 2
+
+
+def test_chunks_keep_spans_and_drop_the_repeated_paragraph() -> None:
+    doc = load_document(Settings())
+    text = doc.text
+    chunks = chunk_document(text, 600)
+    repeated = "تشير الأدلة الواردة من أفريقيا جنوب الصحراء الكبرى"
+    assert text.count(repeated) == 2
+    assert sum(repeated in c.text(text) for c in chunks) == 1
+    for c in chunks:
+        assert c.text(text) == text[c.start : c.end]
+        assert c.end - c.start <= 600
+        assert all(c.start <= s < e <= c.end for s, e in c.sentences)
+        assert "\n" not in c.text(text)
+    # Every word of the article (but the repeat) is in some chunk.
+    covered = "".join(c.text(text) for c in chunks)
+    assert "طاجيكستان" in covered and "140" in covered
+
+
+def test_long_sentences_are_cut_at_commas() -> None:
+    sentence = "، ".join(f"جزء رقم {i} من جملة طويلة جدا" for i in range(40)) + "."
+    chunks = chunk_document(sentence, 200)
+    assert len(chunks) > 1
+    assert all(c.end - c.start <= 200 for c in chunks)
