@@ -29,7 +29,9 @@ _LETTER_MAP = str.maketrans(
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3]")
 _LATIN_LETTER = re.compile("[A-Za-z]")
 # Runs of one script each: "وISWAP" is the conjunction و plus the name ISWAP.
-_TOKEN = re.compile(r"[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]+|[A-Za-z\u00c0-\u024f]+|\d+|[^\W_]+")
+_TOKEN = re.compile(
+    r"[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]+|[A-Za-z\u00c0-\u024f]+|\d+|[^\W_]+"
+)
 
 # Proclitics and suffixes of a light stemmer (after Larkey et al.'s light10): enough to let
 # "والمسؤولون" match "المسؤولين" in BM25 without a morphological analyser.
@@ -165,7 +167,8 @@ _LATIN_SOUND = str.maketrans(
     {"p": "b", "v": "f", "z": "s", "x": "s", "j": "k", "g": "k", "q": "k", "c": "k"}
 )
 _AR_PROCLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل")
-_MIN_SKELETON = 2
+# Two-consonant skeletons ("st", "rs") match too many ordinary Arabic words to be evidence.
+_MIN_SKELETON = 3
 
 
 def _squeeze(s: str) -> str:

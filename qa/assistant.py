@@ -107,16 +107,22 @@ class Assistant:
         language: Language = detect_language(question)
         query = standalone_query(question, messages)
         qvec = self.retrieval.embed_query(query)
-        hits = self.retrieval.search(query, max(k, 3), language=language, qvec=qvec)
+        # On a follow-up the anchored query finds the topic, the bare question says what about it.
+        svec = qvec if query == question else self.retrieval.embed_query(question)
+        hits = self.retrieval.search(
+            query,
+            max(k, 3),
+            language=language,
+            qvec=qvec,
+            also=None if query == question else (question, svec),
+        )
         text = self.document.text
         kind = answer_type(question)
 
         quotes: list[Quote] = []
         if hits and self.retrieval.off_topic_margin(qvec, hits[0]) >= OFF_TOPIC_MARGIN:
-            # On a follow-up the anchored query finds the passage, but the bare question says
-            # which sentence of it is wanted.
-            svec = qvec if query == question else self.retrieval.embed_query(question)
-            candidates = self.extractor.candidates(hits, question, svec, language)
+            qvecs = [qvec] if query == question else [qvec, svec]
+            candidates = self.extractor.candidates(hits, question, qvecs, language)
             narrowed = [self.extractor.narrow(c, question, kind, language) for c in candidates]
             # An asked-for number, date or name must be in the best sentence, or in one that
             # matches the question nearly as well; otherwise the article does not give it.

@@ -99,6 +99,7 @@ _QUOTED = re.compile(r"[\"“«][^\"”»]{2,}[\"”»]")
 _CLAUSE_CUT = re.compile(r"[،,؛:]\s*")
 _LONG_SENTENCE = 220
 _MIN_NEW_WORDS = 4
+_RANK_COST = 0.02  # per place a sentence's chunk stands below the best one
 
 
 def answer_type(question: str) -> AnswerType:
@@ -169,17 +170,19 @@ class Extractor:
                 self._sentences.setdefault(u.chunk_id, []).append((u.unit_id, u.start, u.end))
 
     def candidates(
-        self, hits: list[Hit], question: str, qvec: np.ndarray, language: str
+        self, hits: list[Hit], question: str, qvecs: list[np.ndarray], language: str
     ) -> list[Quote]:
-        """Sentences of the top chunks, best first: similarity to the question, plus shared
-        Arabic words for Arabic questions, plus a little of the chunk's own rank."""
+        """Sentences of the top chunks, best first: mean similarity to the question's vectors
+        (the anchored and the bare follow-up), plus shared Arabic words for Arabic questions,
+        minus the chunk's distance from the top of the ranking, which saw the whole passage."""
         text = self.retrieval.index.document.text
         vectors = self.retrieval.index.vectors
         q_tokens = set(tokenize(question)) if language == "ar" else set()
+        qvec = np.mean(qvecs, axis=0)
         out = []
         for rank, hit in enumerate(hits[:3]):
             for uid, s, e in self._sentences.get(hit.chunk_id, []):
-                score = float(vectors[uid] @ qvec) - 0.01 * rank
+                score = float(vectors[uid] @ qvec) - _RANK_COST * rank
                 if q_tokens:
                     score += 0.05 * len(q_tokens & set(tokenize(text[s:e]))) / len(q_tokens)
                 out.append(Quote(hit.chunk_id, s, e, score))

@@ -89,11 +89,34 @@ class Retrieval:
         return hit.score - float((self._background @ qvec).max())
 
     def search(
-        self, query: str, k: int = 4, *, language: str | None = None, qvec: np.ndarray | None = None
+        self,
+        query: str,
+        k: int = 4,
+        *,
+        language: str | None = None,
+        qvec: np.ndarray | None = None,
+        also: tuple[str, np.ndarray] | None = None,
     ) -> list[Hit]:
+        """The ``k`` best chunks for ``query``. ``also`` is a second formulation of the same
+        question (a follow-up on its own, beside its anchored ``query``): the scores of both
+        are averaged, so neither the earlier topic nor the bare follow-up alone decides."""
         language = language or detect_language(query)
         if qvec is None:
             qvec = self.embed_query(query)
+        fused, dense, best_unit, lexical = self._score(query, qvec, language)
+        if also is not None:
+            other = self._score(also[0], also[1], language)
+            fused = (fused + other[0]) / 2
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            Hit(int(c), float(fused[c]), float(dense[c]), int(best_unit[c]), float(lexical[c]))
+            for c in order
+        ]
+
+    def _score(
+        self, query: str, qvec: np.ndarray, language: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Fused score, best unit cosine, best unit and lexical share, per chunk."""
         unit_scores = self.dense_scores(qvec)
         n = len(self.index.chunks)
         dense = np.full(n, -1.0, dtype="float32")
@@ -109,14 +132,8 @@ class Retrieval:
                 bm = np.asarray(self._bm25.get_scores(q_tokens), dtype="float32")
                 if bm.max() > 0:
                     lexical = np.maximum(lexical, bm / bm.max())
-            fused = dense + _W_BM25_AR * lexical
-        else:
-            fused = dense + _W_EXACT * lexical
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [
-            Hit(int(c), float(fused[c]), float(dense[c]), int(best_unit[c]), float(lexical[c]))
-            for c in order
-        ]
+            return dense + _W_BM25_AR * lexical, dense, best_unit, lexical
+        return dense + _W_EXACT * lexical, dense, best_unit, lexical
 
     def _exact(self, query: str) -> np.ndarray:
         """Share of the question's names and numbers that each chunk contains."""
