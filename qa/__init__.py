@@ -16,8 +16,7 @@ from index import Settings
 
 from .answer import Answer, Language, Source
 from .assistant import Assistant
-from .errors import HistoryError, QuestionError
-from .generative import BackendError
+from .errors import BackendError, HistoryError, QuestionError
 
 __all__ = [
     "Answer",

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from langchain_core.language_models import BaseChatModel
 
 from index import Document, Index, Settings, detect_language, has_words, load_index
 
 from .answer import Answer, Language, Source
-from .errors import QuestionError
+from .errors import BackendError, QuestionError
 from .extractive import AnswerType, Extractor, Quote, answer_type, satisfies
-from .followup import Message, normalise_history, standalone_query
+from .followup import Message, is_followup, normalise_history, standalone_query
+from .generative import (
+    build_messages,
+    check_grounding,
+    load_chat_model,
+    rewrite_followup,
+    stream_answer,
+)
 from .retrieval import Hit, Retrieval
 
 # The article is taken not to answer a question that an off-topic reference sentence matches
@@ -55,6 +65,8 @@ class Assistant:
         self.index: Index = load_index(self.settings)
         self.retrieval = Retrieval(self.index)
         self.extractor = Extractor(self.retrieval)
+        self._models: dict[str, BaseChatModel] = {}
+        self._models_lock = threading.Lock()
 
     @property
     def document(self) -> Document:
@@ -91,21 +103,76 @@ class Assistant:
     ) -> Iterator[str | Answer]:
         """Yield the answer's text in pieces as it is produced, then the final ``Answer``, whose
         text is authoritative (a generated answer that fails the grounding check is replaced)."""
-        ctx = self._prepare(question, history, top_k)
-        answer = self._extractive(ctx)
-        yield from re.split(r"(?<=\s)", answer.answer)
-        yield answer
+        spec = (llm or self.settings.llm).strip()
+        if spec == "extractive":
+            ctx = self._prepare(question, history, top_k)
+            answer = self._extractive(ctx)
+            yield from re.split(r"(?<=\s)", answer.answer)
+            yield answer
+            return
+        yield from self._generate(spec, question, history, top_k)
+
+    def _chat_model(self, spec: str) -> BaseChatModel:
+        # Loading a GGUF file takes seconds and a client holds a connection pool: keep them.
+        with self._models_lock:
+            if spec not in self._models:
+                self._models[spec] = load_chat_model(spec, self.settings)
+            return self._models[spec]
+
+    def _generate(
+        self, spec: str, question: str, history: Sequence[Any] | None, top_k: int | None
+    ) -> Iterator[str | Answer]:
+        model = self._chat_model(spec)
+        messages = normalise_history(history)
+        cleaned = _clean(question, self.settings.max_question_chars)
+        query = None
+        if messages and is_followup(cleaned):
+            query = rewrite_followup(model, cleaned, messages, detect_language(cleaned))
+        ctx = self._prepare(question, history, top_k, query=query)
+        fallback = self._extractive(ctx)
+        if fallback.abstained:
+            # "Not in the article" is retrieval's call: a small model asked anyway invents.
+            yield fallback.answer
+            yield replace(fallback, backend=spec)
+            return
+        prompt = build_messages(ctx.question, ctx.language, ctx.sources, ctx.history)
+        pieces: list[str] = []
+        try:
+            for piece in stream_answer(model, prompt):
+                pieces.append(piece)
+                yield piece
+        except Exception as e:
+            if not pieces and isinstance(e, BackendError):
+                raise  # nothing shown yet: the user should learn the backend is down
+            # A stream cut short (or a prompt over the model's context) still gets an answer.
+            yield replace(fallback, grounded=False, reason=f"the LLM failed: {e}", backend=spec)
+            return
+        generated = "".join(pieces).strip()
+        why = check_grounding(generated, ctx.sources, ctx.question)
+        if why is not None:
+            yield replace(fallback, grounded=False, reason=why, backend=spec)
+            return
+        yield replace(fallback, answer=generated, backend=spec)
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _prepare(self, question: str, history: Sequence[Any] | None, top_k: int | None) -> _Context:
+    def _prepare(
+        self,
+        question: str,
+        history: Sequence[Any] | None,
+        top_k: int | None,
+        *,
+        query: str | None = None,
+    ) -> _Context:
+        """Retrieve and choose what to quote. ``query`` overrides the retrieval query (an LLM's
+        rewrite of a follow-up); by default a follow-up is anchored to the previous question."""
         question = _clean(question, self.settings.max_question_chars)
         messages = normalise_history(history)
         k = top_k or self.settings.top_k
         if not 1 <= k <= 20:
             raise QuestionError(f"top_k must be between 1 and 20, not {k}")
         language: Language = detect_language(question)
-        query = standalone_query(question, messages)
+        query = query or standalone_query(question, messages)
         qvec = self.retrieval.embed_query(query)
         # On a follow-up the anchored query finds the topic, the bare question says what about it.
         svec = qvec if query == question else self.retrieval.embed_query(question)

@@ -9,3 +9,7 @@ class QuestionError(ValueError):
 
 class HistoryError(QuestionError):
     """``history`` is not a list of messages."""
+
+
+class BackendError(RuntimeError):
+    """The LLM backend cannot be loaded or reached; the message is one line, fit to show."""

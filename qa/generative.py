@@ -22,6 +22,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from index import Settings, detect_language, normalize, tokenize
 
 from .answer import Language, Source
+from .errors import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,6 @@ CONTEXT_TOKENS = 4096  # the default top_k of Arabic passages fits with room for
 # Older turns are left out: they cost prompt time and pull the model towards earlier topics.
 HISTORY_MESSAGES = 6
 HISTORY_MESSAGE_CHARS = 1000
-
-
-class BackendError(RuntimeError):
-    """The LLM backend cannot be loaded or reached; the message is one line, fit to show."""
 
 
 # --- backends ------------------------------------------------------------------------------

@@ -116,3 +116,50 @@ def test_bad_history_is_a_question_error(assistant: Assistant) -> None:
         assistant.ask("من هو كاليب فايس؟", history=[{"role": "robot", "content": "x"}])
     with pytest.raises(QuestionError, match="history"):
         assistant.ask("من هو كاليب فايس؟", history="not a list")
+
+
+# --- the generative path, wired to a fake chat model (the real server test is in
+# test_llm_server.py); the fake stands in for the LLM only, retrieval and checks are real.
+
+
+def _with_fake(assistant: Assistant, spec: str, reply: str) -> None:
+    """Make ``spec`` a fake chat model that always replies ``reply``, streamed word by word."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    assistant._models[spec] = GenericFakeChatModel(messages=iter([AIMessage(content=reply)] * 3))
+
+
+def test_grounded_generated_answer_is_shown(assistant: Assistant) -> None:
+    spec = "openai:fake-grounded"
+    _with_fake(assistant, spec, "أسفر الهجوم على قاعة الحفلات في موسكو عن مقتل 140 شخصا [1].")
+    items = list(assistant.stream("كم عدد القتلى في هجوم موسكو؟", llm=spec))
+    final = items[-1]
+    assert isinstance(final, Answer)
+    assert final.grounded and final.reason is None and final.backend == spec
+    assert final.answer.startswith("أسفر الهجوم")
+    assert len(items) > 2  # streamed in pieces before the final answer
+
+
+def test_ungrounded_generated_answer_falls_back_to_the_quote(assistant: Assistant) -> None:
+    spec = "openai:fake-invents"
+    _with_fake(assistant, spec, "The attack killed 140 people and injured 250 more [1].")
+    a = assistant.ask("How many people were killed in the Moscow attack?", llm=spec)
+    assert not a.grounded and "250" in a.reason
+    assert "250" not in a.answer and "«" in a.answer  # the extractive, quoted answer instead
+
+
+def test_abstention_is_decided_by_retrieval_not_the_llm(assistant: Assistant) -> None:
+    spec = "openai:fake-would-answer"
+    _with_fake(assistant, spec, "Paris is the capital of France [1].")
+    a = assistant.ask("What is the capital of France?", llm=spec)
+    assert a.abstained and "Paris" not in a.answer
+
+
+def test_unreachable_backend_is_a_one_line_error(settings) -> None:
+    from qa import BackendError
+
+    bot = Assistant(settings.replace(llm="openai:nothing", llm_base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(BackendError, match="cannot reach") as e:
+        bot.ask("كم عدد القتلى في هجوم موسكو؟")
+    assert "\n" not in str(e.value)
