@@ -24,6 +24,7 @@ from .generative import (
     rewrite_followup,
     stream_answer,
 )
+from .names import place_names
 from .retrieval import Hit, Retrieval
 
 # The article is taken not to answer a question that an off-topic reference sentence matches
@@ -265,19 +266,21 @@ def _clean(question: Any, limit: int) -> str:
 
 
 def _frame(quote: str, n: int, language: Language) -> str:
-    """Put the exact quote in a sentence of the question's language, with its citation."""
+    """Put the exact quote in a sentence of the question's language, with its citation. For an
+    English reader, the places, Latin-script names and numbers in the quote are spelled out:
+    they need a dictionary, not a translator, so nothing is said that the quote does not."""
     if language == "ar":
         return f"بحسب المقال: «{quote}» [{n}]"
-    carried = _carry_over(quote)
+    carried = place_names(quote) + _latin_and_numbers(quote)
     if carried:
-        return f"The article says ({', '.join(carried)}) [{n}]: «{quote}»"
+        return f"The article says [{n}]: «{quote}» (names and figures: {', '.join(carried)})"
     return f"The article says [{n}]: «{quote}»"
 
 
 _CARRY = re.compile(r"[A-Za-z][A-Za-z-]*(?:\s+[A-Z][A-Za-z-]*)*|\d+(?:[.,]\d+)?")
 
 
-def _carry_over(quote: str) -> list[str]:
+def _latin_and_numbers(quote: str) -> list[str]:
     """Numbers and Latin-script names in the quote: they read the same in English."""
     seen: list[str] = []
     for m in _CARRY.finditer(unicodedata.normalize("NFKC", quote)):

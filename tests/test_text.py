@@ -78,3 +78,17 @@ def test_long_sentences_are_cut_at_commas() -> None:
     chunks = chunk_document(sentence, 200)
     assert len(chunks) > 1
     assert all(c.end - c.start <= 200 for c in chunks)
+
+
+def test_place_names_come_from_the_quote_only() -> None:
+    from qa.names import place_names
+
+    quote = "والمشتبه بهم الأربعة الذين قدمتهم روسيا إلى المحكمة كانوا من طاجيكستان."
+    assert place_names(quote) == ["Russia", "Tajikistan"]
+    # Longest name first; proclitics (و، ب، ال) attached to a name still match.
+    assert place_names("في أفريقيا وأجزاء من جنوب آسيا وبفرنسا") == [
+        "Africa",
+        "Southern Asia",
+        "France",
+    ]
+    assert place_names("قال المسؤولون في العالم إن الهجوم وقع") == []
