@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from index import Document, Index, Settings, detect_language, has_words, load_index
@@ -191,7 +192,12 @@ class Assistant:
         if hits and self.retrieval.off_topic_margin(qvec, hits[0]) >= OFF_TOPIC_MARGIN:
             qvecs = [qvec] if query == question else [qvec, svec]
             candidates = self.extractor.candidates(hits, question, qvecs, language)
-            narrowed = [self.extractor.narrow(c, question, kind, language) for c in candidates]
+            narrowed = [
+                self.extractor.extend(c, question, np.mean(qvecs, axis=0), language)
+                if kind is AnswerType.ANY
+                else self.extractor.narrow(c, question, kind, language)
+                for c in candidates
+            ]
             # An asked-for number, date or name must be in the best sentence, or in one that
             # matches the question nearly as well; otherwise the article does not give it.
             quotes = [

@@ -98,7 +98,13 @@ _QUOTED = re.compile(r"[\"“«][^\"”»]{2,}[\"”»]")
 # Clause boundaries inside a long Arabic sentence: commas, and "و" starting a clause after a space.
 _CLAUSE_CUT = re.compile(r"[،,؛:]\s*")
 _LONG_SENTENCE = 220
-_MIN_NEW_WORDS = 4
+# A next sentence that opens by pointing back ("وأدى ذلك", "وهذا", "لذلك") continues the quote.
+_BACK_REFERENCE = re.compile(
+    r"^(?:\S+\s+){0,2}?(?:و|ف|ل)?(?:ذلك|هذا|هذه|هؤلاء|ذاك)(?!\w)|^(?:لذلك|ولذلك|لهذا|ولهذا)(?!\w)"
+)
+_FRAGMENT_WORDS = 8  # content words: fewer, and a "sentence" is a fragment of the one before
+_MAX_SENTENCES = 3
+_RUNNER_ON = 0.03  # a following sentence this close to the quote's similarity is on topic too
 _RANK_COST = 0.02  # per place a sentence's chunk stands below the best one
 
 
@@ -189,28 +195,52 @@ class Extractor:
         return sorted(out, key=lambda q: -q.score)
 
     def narrow(self, quote: Quote, question: str, kind: AnswerType, language: str) -> Quote:
-        """The clauses of a long sentence that hold the answer: a window of up to three clauses
-        that shares most words with the question, holds the asked-for number/date/name if one
-        is asked for, and says something the question does not (the answer is the new part)."""
+        """For a question that asks for a number, date or name: the clauses of a long sentence
+        that hold it, as a window of up to three clauses sharing most words with the question.
+        Other questions keep the whole sentence: which clause holds an open-ended answer cannot
+        be told from the words, and a clause that only echoes the question answers nothing."""
         text = self.retrieval.index.document.text
-        if quote.end - quote.start <= _LONG_SENTENCE:
+        if kind is AnswerType.ANY or quote.end - quote.start <= _LONG_SENTENCE:
             return quote
         clauses = _clauses(text, quote.start, quote.end)
         q_tokens = set(tokenize(question)) if language == "ar" else set()
-        if len(clauses) < 2 or (not q_tokens and kind is AnswerType.ANY):
-            return quote  # nothing to choose a clause by (an English question about Arabic text)
         best, best_score = None, 0.0
         for i in range(len(clauses)):
             for j in range(i, min(i + 3, len(clauses))):
                 s, e = clauses[i][0], clauses[j][1]
-                tokens = set(tokenize(text[s:e]))
-                if len(tokens - q_tokens) < _MIN_NEW_WORDS:
+                if not satisfies(kind, text[s:e], question):
                     continue
-                score = len(q_tokens & tokens) - 0.002 * (e - s)
-                if kind is not AnswerType.ANY and satisfies(kind, text[s:e], question):
-                    score += 2
+                score = 1 + len(q_tokens & set(tokenize(text[s:e]))) - 0.002 * (e - s)
                 if best is None or score > best_score:
                     best, best_score = (s, e), score
-        if best is None or best_score <= 0:
+        if best is None:
             return quote
         return Quote(quote.chunk_id, best[0], best[1], quote.score)
+
+    def extend(self, quote: Quote, question: str, qvec: np.ndarray, language: str) -> Quote:
+        """The quote plus the sentences after it, while the thought runs on (at most
+        ``_MAX_SENTENCES`` in all): the quote breaks off ("يشيرون إلى..."), the next sentence is a
+        fragment that completes it ("يدا بيد مع المجندين…"), or it refers back ("وأدى ذلك إلى…")
+        and is about the question too (shares its words, or matches it nearly as well)."""
+        text = self.retrieval.index.document.text
+        vectors = self.retrieval.index.vectors
+        q_tokens = set(tokenize(question)) if language == "ar" else set()
+        sentences = self._sentences.get(quote.chunk_id, [])
+        end, taken = quote.end, 1
+        for uid, s, e in sentences:
+            if s < end:
+                continue
+            if taken >= _MAX_SENTENCES:
+                break
+            nxt = text[s:e]
+            relevant = bool(q_tokens & set(tokenize(nxt))) or (
+                float(vectors[uid] @ qvec) >= quote.score - _RUNNER_ON
+            )
+            if not (
+                text[quote.start : end].rstrip().endswith(("...", "…", ":"))
+                or len(tokenize(nxt)) <= _FRAGMENT_WORDS
+                or (_BACK_REFERENCE.match(normalize(nxt)) and relevant)
+            ):
+                break
+            end, taken = e, taken + 1
+        return Quote(quote.chunk_id, quote.start, end, quote.score)
