@@ -1,0 +1,215 @@
+"""The HTTP API and the Gradio ``ask`` endpoint, against a real server and the real Assistant."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from conftest_ui import running
+from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
+
+from qa import Answer, Assistant
+from ui import create_app
+from ui.api import MAX_BODY_BYTES, RateLimiter
+
+# From the dev set qa is calibrated on: the article answers them.
+ARABIC = "كم عدد الأشخاص الذين قتلوا في هجوم قاعة الحفلات في موسكو؟"
+ENGLISH = "How many people were killed in the Moscow concert hall attack?"
+
+
+@pytest.fixture(scope="module")
+def server(assistant: Assistant) -> Iterator[str]:
+    with running(create_app(assistant)) as url:
+        yield url
+
+
+def ask(url: str, body: Any, **kwargs: Any) -> requests.Response:
+    return requests.post(f"{url}/api/ask", json=body, timeout=60, **kwargs)
+
+
+def check_answer(d: dict[str, Any], text: str) -> None:
+    """``d`` is ``Answer.to_dict()``: every field, sources that are the article's own text, and
+    citations that point at sources."""
+    assert set(d) == {f.name for f in dataclasses.fields(Answer)}
+    assert d["sources"]
+    for s in d["sources"]:
+        assert text[s["start"] : s["end"]] == s["text"]
+        for start, end in s["highlights"]:
+            assert s["start"] <= start < end <= s["end"]
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", d["answer"])]
+    assert all(1 <= n <= len(d["sources"]) for n in cited)
+
+
+def test_ask_arabic(server: str, assistant: Assistant) -> None:
+    r = ask(server, {"question": ARABIC})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    check_answer(d, assistant.document.text)
+    assert d["language"] == "ar"
+    assert not d["abstained"]
+    assert "140" in d["answer"]
+
+
+def test_ask_english_with_history_and_top_k(server: str, assistant: Assistant) -> None:
+    history = [
+        {"role": "user", "content": ARABIC},
+        {"role": "assistant", "content": "بحسب المقال: «مقتل 140 شخصا» [1]"},
+    ]
+    r = ask(server, {"question": ENGLISH, "history": history, "top_k": 2})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    check_answer(d, assistant.document.text)
+    assert d["language"] == "en"
+    assert d["question"] == ENGLISH
+    assert not d["abstained"]
+
+
+def test_history_as_strings(server: str) -> None:
+    r = ask(server, {"question": "ومن أعلن مسؤوليته عنه؟", "history": [ARABIC, "140"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["language"] == "ar"
+
+
+def test_health(server: str, assistant: Assistant) -> None:
+    r = requests.get(f"{server}/api/health", timeout=10)
+    assert r.status_code == 200
+    d = r.json()
+    assert d["status"] == "ok"
+    assert d["document"] == assistant.document.name
+    assert d["chunks"] > 0
+
+
+def test_openapi_describes_the_api(server: str) -> None:
+    spec = requests.get(f"{server}/openapi.json", timeout=10).json()
+    post = spec["paths"]["/api/ask"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "AskRequest"
+    )
+    assert {"200", "400", "401", "413", "422", "429", "502"} <= set(post["responses"])
+    assert "question" in spec["components"]["schemas"]["AskRequest"]["properties"]
+    assert requests.get(f"{server}/docs", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"question": ',
+        b"not json",
+        b"[]",
+        b'{"history": []}',
+        b'{"question": 5}',
+        b'{"question": "x", "top_k": "3"}',
+        b'{"question": "x", "top_k": 0}',
+        b'{"question": "x", "history": "x"}',
+        b'{"question": "x", "history": [{"role": "bot", "content": "x"}]}',
+        b'{"question": "x", "extra": 1}',
+    ],
+)
+def test_malformed_body_is_422_json(server: str, data: bytes) -> None:
+    r = requests.post(
+        f"{server}/api/ask", data=data, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["detail"]
+
+
+@pytest.mark.parametrize("question", ["", "   \n ", "؟؟!!", "x" * 5000])
+def test_unanswerable_question_is_400(server: str, question: str) -> None:
+    r = ask(server, {"question": question})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error and "\n" not in error
+
+
+def test_oversized_body_is_413_json(server: str) -> None:
+    body = json.dumps({"question": "x" * (MAX_BODY_BYTES + 10)}).encode()
+    r = requests.post(
+        f"{server}/api/ask", data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 413
+    assert "error" in r.json()
+    # Without Content-Length (chunked), the limit is counted while reading.
+    chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
+    r = requests.post(
+        f"{server}/api/ask", data=chunks, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 413
+    assert "error" in r.json()
+
+
+def test_bearer_token(assistant: Assistant) -> None:
+    token = "s3cret-token"
+    with running(create_app(assistant, assistant.settings.replace(api_token=token))) as url:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+            r = ask(url, {"question": ARABIC}, headers=headers)
+            assert r.status_code == 401
+            assert r.json() == {"error": "a valid bearer token is required"}
+            assert r.headers["WWW-Authenticate"] == "Bearer"
+        r = ask(url, {"question": ARABIC}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        assert r.json()["sources"]
+        spec = requests.get(f"{url}/openapi.json", timeout=10).json()
+        assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_rate_limit(assistant: Assistant) -> None:
+    limit = 3
+    settings = assistant.settings.replace(rate_limit_per_minute=limit)
+    with running(create_app(assistant, settings)) as url:
+        codes = []
+        for _ in range(limit + 2):
+            r = requests.get(f"{url}/api/health", timeout=10)
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                assert int(r.headers["Retry-After"]) >= 1
+                assert "error" in r.json()
+        # The server's own readiness check took one of the first minute's requests.
+        assert codes[0] == 200
+        assert codes[-1] == 429
+        assert ask(url, {"question": ARABIC}).status_code == 429
+
+
+def test_rate_limiter_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])
+    assert all(limiter.retry_after("a") is None for _ in range(60))
+    wait = limiter.retry_after("a")
+    assert wait is not None and 0 < wait <= 1
+    assert limiter.retry_after("b") is None  # clients are counted apart
+    now[0] += 1.0
+    assert limiter.retry_after("a") is None
+
+
+def test_gradio_client_ask_matches_http_api(server: str) -> None:
+    client = Client(f"{server}/", verbose=False)
+    via_gradio = client.predict(ARABIC, "[]", api_name="/ask")
+    via_http = ask(server, {"question": ARABIC, "history": []}).json()
+    assert via_gradio == via_http
+    history = json.dumps(
+        [
+            {"role": "user", "content": ARABIC},
+            {"role": "assistant", "content": via_http["answer"]},
+        ]
+    )
+    follow_up = client.predict("ومن أعلن مسؤوليته عنه؟", history, api_name="/ask")
+    assert follow_up["language"] == "ar"
+    assert follow_up["query"] != follow_up["question"]
+
+
+def test_ui_login(assistant: Assistant) -> None:
+    """``ui_auth`` puts the chat (and its Gradio API) behind a login; /api keeps its own rules."""
+    settings = assistant.settings.replace(ui_auth="ana:kalima")
+    with running(create_app(assistant, settings)) as url:
+        assert requests.get(f"{url}/config", timeout=10).status_code == 401
+        with pytest.raises(AuthenticationError):
+            Client(f"{url}/", verbose=False)
+        client = Client(f"{url}/", auth=("ana", "kalima"), verbose=False)
+        assert client.predict(ARABIC, "[]", api_name="/ask")["sources"]
+        assert requests.get(f"{url}/api/health", timeout=10).status_code == 200

@@ -1,0 +1,107 @@
+"""The chat's HTML and history helpers: escaping, citation links, marks, directions."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import Answer, Source
+from ui import app
+
+TID = "0123456789ab"
+DOC = "الفقرة الأولى.\nقال <b>الخبير</b> إن الدليل هنا واضح.\n\nالفقرة الثالثة."
+
+
+def source(text: str, needle: str, doc: str = DOC) -> Source:
+    start = doc.index(text)
+    mark = doc.index(needle)
+    return Source(text, 0, 0.9, start, start + len(text), [(mark, mark + len(needle))])
+
+
+def answer(text: str, sources: list[Source], **kwargs: object) -> Answer:
+    fields: dict[str, object] = {"language": "ar", "abstained": False, **kwargs}
+    return Answer("سؤال؟", text, sources=sources, **fields)  # type: ignore[arg-type]
+
+
+def test_user_text_is_escaped_and_kept_on_one_html_line() -> None:
+    html = app.user_html(TID, '<script>alert(1)</script>\n\n<img src=x onerror="x()"> & co')
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "&amp; co" in html
+    assert "\n" not in html
+    assert f'class="sanad-msg sanad-question sanad-t-{TID}" dir="auto"' in html
+
+
+def test_citations_link_only_to_sources_that_exist() -> None:
+    two = [source("الفقرة الأولى.", "الأولى"), source("الفقرة الثالثة.", "الثالثة")]
+    html = app.answer_html(TID, answer("أ [1] ب [2، 1] ج [2, 3] <i>د</i>", two))
+    assert html.count('class="sanad-cite"') == 3
+    assert f'href="#sanad-{TID}-2"' in html
+    assert "[2, 3]" in html  # source 3 does not exist: left as text
+    assert "<i>" not in html and "&lt;i&gt;" in html
+    assert 'dir="rtl"' in html
+
+
+def test_quotes_are_isolated_and_english_answers_run_left_to_right() -> None:
+    html = app.answer_html(
+        TID, answer("The article says [1]: «الفقرة الأولى.»", [source("الفقرة الأولى.", "الأولى")],
+                    language="en")
+    )
+    assert "<bdi>«الفقرة الأولى.»</bdi>" in html
+    assert 'dir="ltr"' in html
+
+
+def test_ungrounded_answer_says_why_and_abstention_is_marked() -> None:
+    a = answer("لا يجيب المقال.", [], abstained=True, grounded=False, reason="<failed> check")
+    html = app.answer_html(TID, a)
+    assert "sanad-abstained" in html
+    assert "&lt;failed&gt; check" in html
+
+
+def test_source_is_shown_in_its_paragraph_with_the_evidence_marked() -> None:
+    s = source("قال <b>الخبير</b> إن الدليل هنا واضح.", "الدليل هنا")
+    html = app.sources_html(DOC, TID, answer("x [1]", [s]), active=1)
+    assert "<mark>الدليل هنا</mark>" in html
+    assert "&lt;b&gt;الخبير&lt;/b&gt;" in html and "<b>" not in html
+    assert "الأولى" not in html and "الثالثة" not in html  # other paragraphs stay out
+    assert 'class="sanad-source active" id="sanad-source-1"' in html
+
+
+def test_long_paragraph_context_is_cut_with_ellipses() -> None:
+    doc = "ا" * 2000 + " الدليل " + "ب" * 2000
+    s = source(" الدليل ", "الدليل", doc)
+    html = app.sources_html(doc, TID, answer("x [1]", [s]))
+    assert html.count("…") == 2
+    assert len(html) < 2 * app.CONTEXT_CHARS + 1000
+
+
+def test_article_numbers_passages_and_marks_evidence() -> None:
+    s = source("الفقرة الثالثة.", "الثالثة")
+    html = app.article_html(DOC, answer("x [1]", [s]))
+    assert 'dir="rtl"' in html
+    assert '<sup class="sanad-num">1</sup>' in html
+    assert "<mark>الثالثة</mark>" in html
+    assert "&lt;b&gt;" in html
+    assert html.count("<p>") == 3  # the blank line is not a paragraph
+
+
+def test_large_article_shows_only_cited_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app, "ARTICLE_MAX_CHARS", 10)
+    html = app.article_html(DOC, answer("x [1]", [source("الفقرة الثالثة.", "الثالثة")]))
+    assert "الثالثة" in html and "الخبير" not in html
+    assert 'class="sanad-gap"' in html
+
+
+def test_history_is_the_plain_text_of_answered_turns() -> None:
+    first, failed = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+    reply = answer("بحسب المقال: «الفقرة الأولى.» [1]", [source("الفقرة الأولى.", "الأولى")])
+    turns = {first: app._Turn("<b>سؤال</b>", reply), failed: app._Turn("boom")}
+    chat = [
+        # As Gradio hands the chat back: content as a list of typed parts.
+        {"role": "user", "content": [{"type": "text", "text": app.user_html(first, "x")}]},
+        {"role": "assistant", "content": [{"type": "text", "text": app.answer_html(first, reply)}]},
+        {"role": "user", "content": app.user_html(failed, "boom")},
+        {"role": "assistant", "content": app.error_html(failed, "failed")},
+    ]
+    assert app.history_of(chat, turns) == [
+        {"role": "user", "content": "<b>سؤال</b>"},
+        {"role": "assistant", "content": reply.answer},
+    ]

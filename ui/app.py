@@ -1,0 +1,614 @@
+"""The Gradio chat: ask the article in Arabic or English, read the cited passages beside it.
+
+Every chat message is HTML that this module builds from escaped text, so nothing a user types
+or the article says can become markup. Each message is a ``<div>`` with its own direction
+(``rtl``/``ltr`` from an answer's language, ``auto`` for what the user typed), so an Arabic
+message reads right-to-left and an English one left-to-right, one message at a time, which
+Chatbot's all-or-nothing ``rtl`` cannot do.
+
+A message carries its turn id as a ``sanad-t-<id>`` class. The plain question and the ``Answer``
+behind it live in a per-session ``gr.State`` under that id, so the conversation history sent to
+the assistant is the plain text, never the HTML, and a citation link can name the answer it
+belongs to.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from index import ConfigError, detect_language
+from qa import Answer, BackendError, QuestionError, Source
+
+if TYPE_CHECKING:
+    from qa import Assistant
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "كم عدد القتلى في هجوم موسكو؟",
+    "Who is Caleb Weiss?",
+    "أين توسع تنظيم داعش في السنوات الأخيرة؟",
+    "How many people were killed in the Moscow concert hall attack?",
+]
+
+FONT_STACK = '"Noto Naskh Arabic", "Noto Sans Arabic", "Amiri", "Segoe UI", Tahoma, sans-serif'
+
+#: Page CSS; Gradio 6 takes it at mount/launch time, not in ``gr.Blocks``.
+CSS = f"""
+.gradio-container {{ --sanad-font: {FONT_STACK}; }}
+.gradio-container, .gradio-container .prose, .gradio-container textarea,
+.gradio-container button {{ font-family: var(--sanad-font); }}
+/* Gradio scopes rules inside @media to its content area; the page margin is outside it, so
+   it shrinks with the viewport instead. */
+.gradio-container .main {{ padding-inline: clamp(.5rem, 2.5vw, 2rem) !important; }}
+.sanad-header h1 {{ margin: 0; font-size: 1.5rem; }}
+.sanad-header p {{ margin: .2rem 0 0; color: var(--body-text-color-subdued); }}
+/* Example questions come in both languages: each one lines up by its own text. */
+#sanad-chat .example-content, #sanad-chat .example-text-content {{ width: 100%; }}
+#sanad-chat .example-text-content {{ unicode-bidi: plaintext; text-align: start; }}
+.sanad-msg {{ text-align: start; line-height: 1.75; overflow-wrap: anywhere; }}
+.sanad-msg p {{ margin: 0 0 .4em; }}
+.sanad-msg p:last-child {{ margin-bottom: 0; }}
+.sanad-msg.sanad-abstained, .sanad-msg.sanad-error {{ color: var(--body-text-color-subdued); }}
+/* In an English answer an Arabic quote gets its own right-to-left block: inline, its lines
+   would interleave with the English ones. */
+.sanad-msg[dir="ltr"] bdi {{ display: block; margin: .2em 0; }}
+.sanad-msg .sanad-note {{ font-size: .85em; color: var(--body-text-color-subdued); }}
+.sanad-cursor::after {{ content: "▍"; animation: sanad-blink 1s steps(2) infinite; }}
+@keyframes sanad-blink {{ 50% {{ opacity: 0; }} }}
+a.sanad-cite {{
+  display: inline-block; min-width: 1.8em; padding: 0 .3em; margin: 0 .1em;
+  border-radius: .6em; background: var(--color-accent-soft); color: var(--color-accent);
+  font-weight: 600; font-size: .85em; line-height: 1.6; text-align: center;
+  text-decoration: none; cursor: pointer; direction: ltr; unicode-bidi: isolate;
+}}
+a.sanad-cite:hover, a.sanad-cite:focus-visible {{
+  background: var(--color-accent); color: var(--button-primary-text-color, #fff);
+}}
+.sanad-panel {{ max-height: 70vh; overflow-y: auto; padding: .25rem; }}
+.sanad-empty {{ color: var(--body-text-color-subdued); }}
+.sanad-for {{ font-weight: 600; margin: 0 0 .6em; }}
+.sanad-query {{ font-size: .85em; color: var(--body-text-color-subdued); margin: -.4em 0 .6em; }}
+.sanad-source {{
+  border: 1px solid var(--border-color-primary); border-radius: .5rem;
+  padding: .5em .8em; margin: 0 0 .7em; scroll-margin: .5rem;
+}}
+.sanad-source.active {{
+  border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft);
+}}
+.sanad-source header {{ font-size: .85em; color: var(--body-text-color-subdued); }}
+.sanad-source p, .sanad-article p {{ margin: .3em 0; line-height: 1.9; }}
+.sanad-passage {{ background: rgba(250, 204, 21, .18); border-radius: 2px; }}
+.sanad-panel mark {{ background: #fde047; color: #1c1917; padding: 0 .1em; border-radius: 2px; }}
+.sanad-num {{ color: var(--color-accent); font-weight: 700; margin: 0 .15em; }}
+.sanad-gap {{ text-align: center; color: var(--body-text-color-subdued); }}
+@media (max-width: 640px) {{
+  #sanad-chat .message-row.bubble {{ max-width: calc(100% - 1rem) !important; }}
+  .sanad-header h1 {{ font-size: 1.2rem; }}
+  .sanad-panel {{ max-height: 55vh; }}
+  #sanad-chat {{ height: 62vh !important; }}
+}}
+"""
+
+# Runs once when the page loads (as the header's ``js_on_load``, which is where Gradio 6 hands
+# out ``trigger``). Citation links sit inside Chatbot messages, whose HTML cannot carry event
+# handlers, so one capturing listener on the document turns their clicks into a "click" event
+# with data on the header component.
+_BRIDGE_JS = r"""
+const cite = (event) => {
+  const link = event.target.closest && event.target.closest("a.sanad-cite");
+  if (!link) return;
+  const m = /^#sanad-([0-9a-f]{12})-(\d+)$/.exec(link.getAttribute("href") || "");
+  if (!m) return;
+  event.preventDefault();
+  event.stopPropagation();
+  trigger("click", {turn: m[1], source: Number(m[2])});
+};
+if (window.sanadCite) document.removeEventListener("click", window.sanadCite, true);
+window.sanadCite = cite;
+document.addEventListener("click", cite, true);
+
+// Chatbot's copy buttons copy a message's raw value, which here is HTML: give the clipboard
+// the text a reader sees instead. Both the Clipboard API and the execCommand fallback that
+// Gradio uses outside secure contexts (where navigator.clipboard is missing) are covered.
+const asText = (value) => {
+  if (typeof value !== "string" || !value.includes("sanad-msg")) return value;
+  const doc = new DOMParser().parseFromString(value.replace(/<br>/g, "\n"), "text/html");
+  doc.querySelectorAll(".sanad-msg p").forEach((p) => p.append("\n"));
+  return doc.body.textContent.replace(/\n{3,}/g, "\n\n").trim();
+};
+if (!window.sanadCopy) {
+  window.sanadCopy = true;
+  if (navigator.clipboard) {
+    const write = navigator.clipboard.writeText.bind(navigator.clipboard);
+    navigator.clipboard.writeText = (text) => write(asText(text));
+  }
+  document.addEventListener("copy", (event) => {
+    const box = event.target instanceof HTMLTextAreaElement ? event.target : document.activeElement;
+    if (!(box instanceof HTMLTextAreaElement) || !box.value.includes("sanad-msg")) return;
+    event.clipboardData.setData("text/plain", asText(box.value));
+    event.preventDefault();
+  });
+}
+
+// The question box follows what is typed in it: Arabic right-to-left, English left-to-right.
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches && event.target.matches("#sanad-input textarea")) {
+    event.target.setAttribute("dir", "auto");
+  }
+});
+"""
+
+_SCROLL_TO_ACTIVE_JS = r"""
+watch("value", () => {
+  const card = element.querySelector(".sanad-source.active");
+  if (card) card.scrollIntoView({block: "nearest"});
+});
+"""
+
+_NO_SOURCES = (
+    '<div class="sanad-panel sanad-empty" dir="auto">'
+    "<p>Ask a question: the passages behind the answer appear here, with the quoted words "
+    "highlighted.</p><p dir=\"rtl\">اطرح سؤالاً لتظهر هنا المقاطع التي يستند إليها الجواب، "
+    "مع تظليل الكلمات المقتبسة.</p></div>"
+)
+
+#: Above this size the Article tab shows only the cited paragraphs: the whole text would be
+#: sent to the browser again with every answer.
+ARTICLE_MAX_CHARS = 200_000
+#: Characters of context shown around a passage in the Sources panel, within its paragraph.
+CONTEXT_CHARS = 400
+
+_FAILED = {
+    "ar": "تعذّر الإجابة عن هذا السؤال بسبب خطأ داخلي. حاول مرة أخرى.",
+    "en": "Something went wrong while answering. Please try again.",
+}
+# BackendError messages are one line and fit to show (qa writes them so): they tell the user
+# what to fix in Settings, e.g. an unknown backend name.
+_BACKEND_FAILED = {
+    "ar": "تعذّر الحصول على جواب من خدمة الإجابة: {}. "
+    "حاول لاحقاً، أو اختر «extractive» في الإعدادات.",
+    "en": 'The answer backend failed: {}. Try again later, or choose "extractive" in Settings.',
+}
+
+_TURN_CLASS = re.compile(r"\bsanad-t-([0-9a-f]{12})\b")
+_CITATION = re.compile(r"\[(\d+(?:\s*[,،]\s*\d+)*)\]")
+_PARAGRAPH = re.compile(r"[^\n]*\S[^\n]*")
+_QUOTE = re.compile(r"«[^«»]*»?")
+_DIRECTION = {"ar": "rtl", "en": "ltr"}
+
+
+@dataclass(frozen=True)
+class _Turn:
+    question: str
+    answer: Answer | None = None  # None while it streams, and after an error
+
+
+Turns = dict[str, _Turn]
+
+
+# --- HTML ----------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> str:
+    """Escaped text with line breaks kept. No raw newline survives: a blank line would end
+    the HTML block in Chatbot's Markdown renderer and spill the rest out as Markdown."""
+    return html.escape(text.strip()).replace("\r", "").replace("\n", "<br>")
+
+
+def _prose(text: str) -> str:
+    """Like ``_lines``, with each «quote» in its own bidi isolate: an Arabic quote inside an
+    English answer then reads right-to-left as a whole instead of scrambling the sentence."""
+    return _QUOTE.sub(r"<bdi>\g<0></bdi>", _lines(text))
+
+
+def _message(tid: str, kind: str, body: str, direction: str = "auto") -> str:
+    return f'<div class="sanad-msg sanad-{kind} sanad-t-{tid}" dir="{direction}">{body}</div>'
+
+
+def user_html(tid: str, question: str) -> str:
+    return _message(tid, "question", f"<p>{_lines(question)}</p>")
+
+
+def pending_html(tid: str, text: str, language: str) -> str:
+    """An answer still streaming. Its direction is the question's language, which the answer
+    shares: ``auto`` would skip the isolated quotes, and an answer may open with one."""
+    body = f'<p>{_prose(text) if text.strip() else ""}<span class="sanad-cursor"></span></p>'
+    return _message(tid, "pending", body, _DIRECTION.get(language, "auto"))
+
+
+def error_html(tid: str, text: str) -> str:
+    return _message(tid, "error", f"<p>{_lines(text)}</p>")
+
+
+def _cite(tid: str, n: int) -> str:
+    return f'<a class="sanad-cite" href="#sanad-{tid}-{n}" title="Show source {n}">[{n}]</a>'
+
+
+def answer_html(tid: str, answer: Answer) -> str:
+    """The final answer, its [n] citations turned into links that open source n."""
+    count = len(answer.sources)
+
+    def link(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.findall(r"\d+", m.group(1))]
+        if not all(1 <= n <= count for n in numbers):
+            return m.group(0)
+        return "".join(_cite(tid, n) for n in numbers)
+
+    paragraphs = [p for p in re.split(r"\n\s*\n", answer.answer.strip()) if p.strip()]
+    body = "".join(f"<p>{_CITATION.sub(link, _prose(p))}</p>" for p in paragraphs)
+    if not answer.grounded and answer.reason:
+        body += f'<p class="sanad-note" dir="auto">{_lines(answer.reason)}</p>'
+    kind = "abstained" if answer.abstained else "answer"
+    return _message(tid, kind, body, _DIRECTION.get(answer.language, "auto"))
+
+
+def _paragraphs(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the non-blank lines of ``text`` that overlap [lo, hi), clipped to it."""
+    for m in _PARAGRAPH.finditer(text):
+        if m.end() <= lo:
+            continue
+        if m.start() >= hi:
+            break
+        yield max(m.start(), lo), min(m.end(), hi)
+
+
+def _marked(
+    text: str,
+    lo: int,
+    hi: int,
+    passages: Sequence[tuple[int, int, int]],
+    evidence: Sequence[tuple[int, int]],
+    *,
+    numbered: bool,
+) -> str:
+    """``text[lo:hi]`` escaped, passages (start, end, n) in a span, evidence in <mark>."""
+    cuts = {lo, hi}
+    for start, end in [*((s, e) for s, e, _ in passages), *evidence]:
+        cuts.update(x for x in (start, end) if lo < x < hi)
+    out = []
+    for a, b in pairwise(sorted(cuts)):
+        if numbered:
+            out += [f'<sup class="sanad-num">{n}</sup>' for s, _, n in passages if s == a]
+        piece = html.escape(text[a:b])
+        if any(s <= a and b <= e for s, e in evidence):
+            piece = f"<mark>{piece}</mark>"
+        if any(s <= a and b <= e for s, e, _ in passages):
+            piece = f'<span class="sanad-passage">{piece}</span>'
+        out.append(piece)
+    return "".join(out)
+
+
+def _context(text: str, source: Source) -> tuple[int, int]:
+    """The paragraph(s) around a passage, cut to ``CONTEXT_CHARS`` on either side."""
+    passage = text[source.start : source.end]
+    start = source.start + len(passage) - len(passage.lstrip())
+    end = source.end - len(passage) + len(passage.rstrip())
+    paragraph_end = text.find("\n", end)
+    return (
+        max(text.rfind("\n", 0, start) + 1, start - CONTEXT_CHARS),
+        min(len(text) if paragraph_end < 0 else paragraph_end, end + CONTEXT_CHARS),
+    )
+
+
+def _direction(text: str) -> str:
+    return _DIRECTION.get(detect_language(text[:2000]), "auto")
+
+
+def sources_html(text: str, tid: str, answer: Answer, active: int | None = None) -> str:
+    """The answer's sources, each inside its paragraph with the quoted evidence marked."""
+    if not answer.sources:
+        return _NO_SOURCES
+    heading = "Closest passages" if answer.abstained else "Sources"
+    cards = []
+    for n, source in enumerate(answer.sources, 1):
+        lo, hi = _context(text, source)
+        paragraphs = []
+        for a, b in _paragraphs(text, lo, hi):
+            cut_before = a == lo and a > 0 and text[a - 1] != "\n"
+            cut_after = b == hi and b < len(text) and text[b] != "\n"
+            marked = _marked(text, a, b, [(source.start, source.end, n)], source.highlights,
+                             numbered=False)
+            paragraphs.append(
+                f'<p dir="auto">{"…" * cut_before}{marked}{"…" * cut_after}</p>'
+            )
+        quoted = " · quoted" if source.highlights else ""
+        cards.append(
+            f'<article class="sanad-source{" active" if n == active else ""}" '
+            f'id="sanad-source-{n}"><header>[{n}]{quoted}</header>'
+            f'<div dir="{_direction(source.text)}">{"".join(paragraphs)}</div></article>'
+        )
+    searched = ""
+    if answer.query and answer.query != answer.question:
+        # A follow-up is searched for with its context; showing that explains the passages.
+        query = _lines(answer.query)
+        searched = f'<p class="sanad-query" dir="auto">Searched for: <bdi>{query}</bdi></p>'
+    return (
+        f'<div class="sanad-panel sanad-sources sanad-t-{tid}">'
+        f'<p class="sanad-for" dir="auto">{heading}: <bdi>{_lines(answer.question)}</bdi></p>'
+        f"{searched}{''.join(cards)}</div>"
+    )
+
+
+def article_html(text: str, answer: Answer | None = None) -> str:
+    """The whole article, with the answer's passages numbered and their evidence marked."""
+    sources: list[Source] = answer.sources if answer else []
+    passages = [(s.start, s.end, n) for n, s in enumerate(sources, 1)]
+    evidence = [h for s in sources for h in s.highlights]
+    shown = list(_paragraphs(text, 0, len(text)))
+    if len(text) > ARTICLE_MAX_CHARS:
+        shown = [(a, b) for a, b in shown if any(s < b and a < e for s, e, _ in passages)]
+    parts = []
+    previous_end = 0
+    for a, b in shown:
+        if len(text) > ARTICLE_MAX_CHARS and text[previous_end:a].strip():
+            parts.append('<p class="sanad-gap">…</p>')
+        parts.append(f"<p>{_marked(text, a, b, passages, evidence, numbered=True)}</p>")
+        previous_end = b
+    if not parts:
+        parts.append('<p class="sanad-gap">Ask a question to see its passages here.</p>')
+    return (
+        f'<div class="sanad-panel sanad-article" dir="{_direction(text)}">{"".join(parts)}</div>'
+    )
+
+
+# --- conversation --------------------------------------------------------------------------
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return ""
+
+
+def _turn_id(message: dict[str, Any]) -> str | None:
+    m = _TURN_CLASS.search(_text(message))
+    return m.group(1) if m else None
+
+
+def history_of(chat: Sequence[dict[str, Any]], turns: Turns) -> list[dict[str, str]]:
+    """The answered turns still in the chat, as plain-text messages for the assistant."""
+    history: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for message in chat:
+        tid = _turn_id(message)
+        if tid is None or tid in seen:
+            continue
+        seen.add(tid)
+        turn = turns.get(tid)
+        if turn is not None and turn.answer is not None:
+            history += [
+                {"role": "user", "content": turn.question},
+                {"role": "assistant", "content": turn.answer.answer},
+            ]
+    return history
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
+class _Chat:
+    """The event handlers, bound to one assistant and the answer slots it shares with the API."""
+
+    def __init__(self, bot: Assistant, slots: threading.Semaphore) -> None:
+        self.bot = bot
+        self.slots = slots
+        self.text = bot.document.text
+
+    def respond(
+        self,
+        question: str,
+        chat: list[dict[str, Any]],
+        turns: Turns,
+        llm: str,
+        top_k: float,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Outputs: question box, chat, turns, sources panel, article."""
+        if not question or not question.strip():
+            yield (gr.skip(),) * 5
+            return
+        tid = uuid.uuid4().hex[:12]
+        language = detect_language(question)
+        history = history_of(chat, turns)
+        chat = [*chat, {"role": "user", "content": user_html(tid, question)}]
+        turns = {**turns, tid: _Turn(question)}
+        yield (
+            gr.Textbox(value="", interactive=False),
+            [*chat, {"role": "assistant", "content": pending_html(tid, "", language)}],
+            turns,
+            gr.skip(),
+            gr.skip(),
+        )
+        streamed, answer, failure = "", None, None
+        try:
+            with self.slots:
+                for item in self.bot.stream(
+                    question, history, top_k=int(top_k), llm=llm.strip() or None
+                ):
+                    if isinstance(item, Answer):
+                        answer = item
+                        continue
+                    streamed += item
+                    reply = {"role": "assistant", "content": pending_html(tid, streamed, language)}
+                    yield gr.skip(), [*chat, reply], gr.skip(), gr.skip(), gr.skip()
+        except (QuestionError, ConfigError) as e:
+            failure = str(e)
+        except BackendError as e:
+            log.warning("answer backend failed: %s", e)
+            failure = _BACKEND_FAILED[language].format(str(e).rstrip("."))
+        except Exception:
+            log.exception("answering %r failed", question)
+            failure = _FAILED[language]
+        if answer is None:
+            reply = {"role": "assistant", "content": error_html(tid, failure or _FAILED[language])}
+            yield gr.Textbox(interactive=True), [*chat, reply], turns, gr.skip(), gr.skip()
+            return
+        turns = {**turns, tid: _Turn(question, answer)}
+        yield (
+            gr.Textbox(interactive=True),
+            [*chat, {"role": "assistant", "content": answer_html(tid, answer)}],
+            turns,
+            sources_html(self.text, tid, answer),
+            article_html(self.text, answer),
+        )
+
+    def retry(
+        self, chat: list[dict[str, Any]], turns: Turns, llm: str, top_k: float
+    ) -> Iterator[tuple[Any, ...]]:
+        """Ask the last question again, in place of its answer."""
+        i = len(chat)
+        while i and chat[i - 1]["role"] == "assistant":
+            i -= 1
+        tid = _turn_id(chat[i - 1]) if i else None
+        while i and chat[i - 1]["role"] == "user":
+            i -= 1
+        turn = turns.get(tid) if tid else None
+        if turn is None:
+            yield (gr.skip(),) * 5
+            return
+        rest = {k: v for k, v in turns.items() if k != tid}
+        yield from self.respond(turn.question, chat[:i], rest, llm, top_k)
+
+    def example(
+        self,
+        chat: list[dict[str, Any]],
+        turns: Turns,
+        llm: str,
+        top_k: float,
+        selected: gr.SelectData,
+    ) -> Iterator[tuple[Any, ...]]:
+        yield from self.respond(selected.value.get("text", ""), chat, turns, llm, top_k)
+
+    def show_source(self, turns: Turns, event: gr.EventData) -> tuple[Any, Any, Any]:
+        """Outputs: sources panel, article, tabs."""
+        data = getattr(event, "_data", None) or {}
+        turn = turns.get(str(data.get("turn")))
+        if turn is None or turn.answer is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        n = data.get("source")
+        return (
+            sources_html(self.text, str(data["turn"]), turn.answer, active=n),
+            article_html(self.text, turn.answer),
+            gr.Tabs(selected="sources"),
+        )
+
+    def clear(self) -> tuple[Turns, str, str]:
+        return {}, _NO_SOURCES, article_html(self.text)
+
+    def api_ask(self, question: str, history_json: str = "[]") -> dict[str, Any]:
+        """Answer a question about the article. history_json is a JSON list of earlier
+        messages ({"role", "content"} objects or strings). Returns the answer with its sources
+        (character offsets into the article) as JSON."""
+        try:
+            history = json.loads(history_json or "[]")
+        except json.JSONDecodeError as e:
+            raise gr.Error(f"history_json is not valid JSON: {e.msg}") from None
+        try:
+            with self.slots:
+                return self.bot.ask(question, history).to_dict()
+        except (QuestionError, ConfigError) as e:
+            raise gr.Error(str(e)) from None
+        except BackendError as e:
+            log.warning("answer backend failed: %s", e)
+            raise gr.Error(_BACKEND_FAILED["en"].format(str(e).rstrip("."))) from None
+        except Exception:
+            log.exception("answering %r failed", question)
+            raise gr.Error(_FAILED["en"]) from None
+
+
+def build_app(bot: Assistant, *, slots: threading.Semaphore | None = None) -> gr.Blocks:
+    """The chat UI for ``bot``. ``slots`` bounds the answers computed at once; pass the one the
+    HTTP API uses so that both together stay within ``settings.max_concurrency``.
+
+    Mount it with ``css=CSS`` (``ui.server.create_app`` does), or ``launch(css=CSS)``.
+    """
+    settings = bot.settings
+    slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
+    handlers = _Chat(bot, slots)
+    name = html.escape(bot.document.name)
+
+    # No analytics: Gradio would otherwise call home from a server meant to work offline.
+    with gr.Blocks(title="sanad · سند", fill_width=True, analytics_enabled=False) as blocks:
+        header = gr.HTML(
+            '<div class="sanad-header"><h1>sanad · سند</h1>'
+            f"<p>Ask about <b>{name}</b> in Arabic or English: every answer quotes the "
+            "article and cites it. Click a [n] to see its passage.</p></div>",
+            js_on_load=_BRIDGE_JS,
+        )
+        turns = gr.State({})
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                chatbot = gr.Chatbot(
+                    elem_id="sanad-chat",
+                    show_label=False,
+                    height="68vh",
+                    buttons=["copy", "copy_all"],
+                    examples=[{"text": q} for q in EXAMPLES],
+                    placeholder="**sanad · سند** — ask the article a question · اسأل المقال",
+                    latex_delimiters=[],
+                    feedback_options=None,
+                )
+                question = gr.Textbox(
+                    elem_id="sanad-input",
+                    show_label=False,
+                    placeholder="Ask about the article… · اسأل عن المقال…",
+                    submit_btn=True,
+                    max_length=settings.max_question_chars,
+                    max_lines=5,
+                    autofocus=True,
+                )
+                with gr.Accordion("Settings · الإعدادات", open=False):
+                    llm = gr.Textbox(
+                        label="Answer backend",
+                        value=settings.llm,
+                        info="extractive, openai:MODEL, ollama:MODEL or llamacpp:PATH "
+                        "(this browser session only)",
+                    )
+                    top_k = gr.Slider(
+                        1, 10, value=min(settings.top_k, 10), step=1, label="Number of sources"
+                    )
+            with gr.Column(scale=2, min_width=300), gr.Tabs(selected="sources") as tabs:
+                with gr.Tab("Sources · المصادر", id="sources"):
+                    sources = gr.HTML(_NO_SOURCES, js_on_load=_SCROLL_TO_ACTIVE_JS)
+                with gr.Tab("Article · المقال", id="article"):
+                    article = gr.HTML(article_html(handlers.text), js_on_load=None)
+
+        answering = {
+            "outputs": [question, chatbot, turns, sources, article],
+            "show_progress": "hidden",
+            "concurrency_limit": settings.max_concurrency,
+            "concurrency_id": "sanad-answer",
+            "api_visibility": "private",
+        }
+        question.submit(handlers.respond, [question, chatbot, turns, llm, top_k], **answering)
+        chatbot.retry(handlers.retry, [chatbot, turns, llm, top_k], **answering)
+        chatbot.example_select(handlers.example, [chatbot, turns, llm, top_k], **answering)
+        chatbot.clear(
+            handlers.clear, None, [turns, sources, article],
+            api_visibility="private", queue=False,
+        )
+        header.click(
+            handlers.show_source, [turns], [sources, article, tabs],
+            api_visibility="private", queue=False,
+        )
+        gr.api(
+            handlers.api_ask,
+            api_name="ask",
+            concurrency_limit=settings.max_concurrency,
+            concurrency_id="sanad-answer",
+        )
+    return blocks

@@ -1,0 +1,43 @@
+"""``sanad``: qa's commands (ask, chat, eval) plus ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qa import cli as qa_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = qa_cli.build_parser()
+    # argparse has no public way back to the subparsers of a built parser.
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    serve = commands.add_parser(
+        "serve",
+        help="the web chat and HTTP API",
+        description="Serve the chat at / and the HTTP API at /api (docs at /docs).",
+        epilog="Secrets come from the environment only, so they never show in ps: "
+        "SANAD_API_TOKEN (bearer token for /api) and SANAD_UI_AUTH (user:password for the "
+        "chat). SANAD_RATE_LIMIT_PER_MINUTE and SANAD_MAX_CONCURRENCY tune the load.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: SANAD_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: SANAD_PORT or 7860)")
+    qa_cli.add_settings_flags(serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        return qa_cli.run(args)
+    from .server import serve
+
+    try:
+        settings = qa_cli.settings_from(args).replace(host=args.host, port=args.port)
+        serve(settings)
+    except qa_cli.USER_ERRORS as e:
+        print(f"sanad: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
