@@ -716,6 +716,10 @@ def _load(source: _Source, settings: Settings) -> HuggingFaceEmbeddings:
     # local_files_only keeps a folder load from ever asking the hub (per call, unlike
     # HF_HUB_OFFLINE, so hub names still work in the same process).
     model_kwargs: dict[str, Any] = {"device": "cpu", "local_files_only": source.local}
+    # transformers draws a "Loading weights" bar on every load: noise in a CLI's output.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     try:
         embeddings = _embeddings_class()(model_name=path, model_kwargs=model_kwargs)
     except (OSError, ValueError) as e:
