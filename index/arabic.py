@@ -77,13 +77,31 @@ def _light_stem(word: str) -> str:
     return word
 
 
-def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
-    """Normalised, lightly stemmed word tokens for lexical (BM25) matching."""
+def _root(stem: str) -> str:
+    """A rough consonantal root of a light stem: Arabic derives words from roots by pattern
+    letters (a leading ت/م/ي, long vowels inside, a past-tense ت at the end), so "تنفيذ" (the
+    carrying out) and "نفذ" (carried out) share "نفذ" while their light stems differ."""
+    if len(stem) >= 5 and stem[0] in "تمي":
+        stem = stem[1:]
+    if len(stem) >= 4:
+        stem = stem[0] + re.sub("[اوي]", "", stem[1:-1]) + stem[-1]
+    if len(stem) >= 4 and stem.endswith("ت"):
+        stem = stem[:-1]
+    return stem
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False, roots: bool = False) -> list[str]:
+    """Normalised, lightly stemmed word tokens for lexical matching; with ``roots``, Arabic
+    tokens are reduced further to their rough root (what BM25 ranks with)."""
     out: list[str] = []
     for tok in _TOKEN.findall(normalize(text)):
         if not keep_stopwords and (tok in _STOPWORDS_AR or tok in _STOPWORDS_EN):
             continue
-        out.append(_light_stem(tok) if _ARABIC_LETTER.match(tok) else tok)
+        if _ARABIC_LETTER.match(tok):
+            tok = _light_stem(tok)
+            if roots:
+                tok = _root(tok)
+        out.append(tok)
     return out
 
 

@@ -183,14 +183,15 @@ class Extractor:
         minus the chunk's distance from the top of the ranking, which saw the whole passage."""
         text = self.retrieval.index.document.text
         vectors = self.retrieval.index.vectors
-        q_tokens = set(tokenize(question)) if language == "ar" else set()
+        q_tokens = set(tokenize(question, roots=True)) if language == "ar" else set()
         qvec = np.mean(qvecs, axis=0)
         out = []
         for rank, hit in enumerate(hits[:3]):
             for uid, s, e in self._sentences.get(hit.chunk_id, []):
                 score = float(vectors[uid] @ qvec) - _RANK_COST * rank
                 if q_tokens:
-                    score += 0.05 * len(q_tokens & set(tokenize(text[s:e]))) / len(q_tokens)
+                    shared = q_tokens & set(tokenize(text[s:e], roots=True))
+                    score += 0.05 * len(shared) / len(q_tokens)
                 out.append(Quote(hit.chunk_id, s, e, score))
         return sorted(out, key=lambda q: -q.score)
 

@@ -5,7 +5,7 @@ Three signals, fused with weights that depend on the question's language:
 * dense: multilingual-e5 similarity between the question and every unit (chunks and their
   sentences); a chunk scores as its best unit, because one matching sentence in a long paragraph
   is diluted when the paragraph is embedded whole (measured: +7/35 English hit@1);
-* BM25 over normalised, lightly stemmed Arabic tokens: only for Arabic questions, because English
+* BM25 over normalised Arabic tokens reduced to rough roots, only for Arabic questions: English
   words never match Arabic text and BM25 then ranks noise (a naive fusion took English hit@3
   from 22/24 to 8/24);
 * the question's names and numbers found in a chunk: Latin-script ones as they are ("Long War
@@ -63,7 +63,7 @@ class Retrieval:
     def __init__(self, index: Index) -> None:
         self.index = index
         texts = [c.text(index.document.text) for c in index.chunks]
-        self._tokens = [tokenize(t) for t in texts]
+        self._tokens = [tokenize(t, roots=True) for t in texts]
         self._bm25 = BM25Okapi(self._tokens) if any(self._tokens) else None
         self._latin = [set(latin_tokens(t)) for t in texts]
         self._numbers = [set(_DIGITS.findall(normalize(t))) for t in texts]
@@ -127,7 +127,7 @@ class Retrieval:
 
         lexical = self._exact(query)
         if language == "ar" and self._bm25 is not None:
-            q_tokens = tokenize(query)
+            q_tokens = tokenize(query, roots=True)
             if q_tokens:
                 bm = np.asarray(self._bm25.get_scores(q_tokens), dtype="float32")
                 if bm.max() > 0:

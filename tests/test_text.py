@@ -92,3 +92,11 @@ def test_place_names_come_from_the_quote_only() -> None:
         "France",
     ]
     assert place_names("قال المسؤولون في العالم إن الهجوم وقع") == []
+
+
+def test_roots_join_derived_forms_that_light_stems_keep_apart() -> None:
+    assert tokenize("تنفيذ") != tokenize("نفذ")
+    assert (
+        tokenize("تنفيذ", roots=True) == tokenize("نفذ", roots=True) == tokenize("نفذت", roots=True)
+    )
+    assert tokenize("Long War", roots=True) == ["long", "war"]  # Latin words are left alone
