@@ -51,6 +51,7 @@ class Settings:
     ui_auth: str | None = None  # "user:password" for Gradio's login page
     rate_limit_per_minute: int = 120  # per client, on /api/*; 0 turns it off
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
+    max_queue: int = 64  # API requests answering or waiting; beyond it, 503 and Retry-After
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -91,6 +92,8 @@ class Settings:
             raise ConfigError("ui_auth must be 'user:password'")
         if self.max_concurrency < 1:
             raise ConfigError("max_concurrency must be at least 1")
+        if self.max_queue < self.max_concurrency:
+            raise ConfigError("max_queue must be at least max_concurrency")
 
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:

@@ -176,6 +176,18 @@ def test_rate_limit(assistant: Assistant) -> None:
         assert ask(url, {"question": ARABIC}).status_code == 429
 
 
+def test_a_full_queue_answers_503_and_the_rest_are_answered(assistant: Assistant) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = assistant.settings.replace(max_concurrency=1, max_queue=1, rate_limit_per_minute=0)
+    with running(create_app(assistant, settings)) as url, ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: ask(url, {"question": ARABIC}), range(8)))
+    codes = sorted(r.status_code for r in responses)
+    assert 200 in codes and 503 in codes and set(codes) == {200, 503}
+    busy = next(r for r in responses if r.status_code == 503)
+    assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+
+
 def test_rate_limiter_refills() -> None:
     now = [0.0]
     limiter = RateLimiter(60, clock=lambda: now[0])

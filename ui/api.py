@@ -135,8 +135,10 @@ class AnswerOut(BaseModel):
     language: Literal["ar", "en"]
     abstained: bool = Field(description="True when the article does not answer the question.")
     sources: list[SourceOut]
-    grounded: bool = Field(description="False when a generated answer failed the grounding "
-                           "check and the extractive answer is given instead.")
+    grounded: bool = Field(
+        description="False when a generated answer failed the grounding "
+        "check and the extractive answer is given instead."
+    )
     reason: str | None
     backend: str
     query: str | None = Field(description="The standalone query used for retrieval.")
@@ -204,14 +206,16 @@ def create_router(
     per_minute = settings.rate_limit_per_minute
     limiter = RateLimiter(per_minute) if per_minute > 0 else None
     token = settings.api_token
+    in_flight = 0  # requests answering or waiting; only touched on the event loop
 
     async def rate_limit(request: Request) -> None:
         if limiter is None:
             return
         wait = limiter.retry_after(request.client.host if request.client else "?")
         if wait is not None:
-            raise ApiError(429, "too many requests; slow down",
-                           headers={"Retry-After": str(math.ceil(wait))})
+            raise ApiError(
+                429, "too many requests; slow down", headers={"Retry-After": str(math.ceil(wait))}
+            )
 
     async def authorise(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -220,8 +224,9 @@ def create_router(
             return
         given = credentials.credentials if credentials else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
-            raise ApiError(401, "a valid bearer token is required",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     def answer(body: AskRequest) -> dict[str, Any]:
         history = [m.model_dump() if isinstance(m, Message) else m for m in body.history]
@@ -245,10 +250,19 @@ def create_router(
             413: {"model": ErrorOut, "description": f"Body larger than {MAX_BODY_BYTES} bytes."},
             429: {"model": ErrorOut, "description": "Rate limit exceeded; see Retry-After."},
             502: {"model": ErrorOut, "description": "The answer backend failed."},
+            503: {"model": ErrorOut, "description": "Too many requests waiting; see Retry-After."},
         },
     )
     async def ask(body: AskRequest) -> dict[str, Any]:
         """Answer a question about the article, quoting it with numbered citations."""
+        nonlocal in_flight
+        # Past this many, a request would wait longer than a client is likely to: say so now
+        # rather than compute answers for clients that have given up.
+        if in_flight >= settings.max_queue:
+            raise ApiError(
+                503, "the server is busy; try again shortly", headers={"Retry-After": "1"}
+            )
+        in_flight += 1
         try:
             return await anyio.to_thread.run_sync(partial(answer, body), limiter=waiting_room)
         except (QuestionError, ConfigError) as e:
@@ -259,9 +273,14 @@ def create_router(
         except Exception:
             log.exception("answering %r failed", body.question)
             raise ApiError(500, "an internal error stopped the answer") from None
+        finally:
+            in_flight -= 1
 
-    @router.get("/health", response_model=HealthOut,
-                responses={429: {"model": ErrorOut, "description": "Rate limit exceeded."}})
+    @router.get(
+        "/health",
+        response_model=HealthOut,
+        responses={429: {"model": ErrorOut, "description": "Rate limit exceeded."}},
+    )
     async def health() -> dict[str, Any]:
         """Whether the server is up, and which article it answers about."""
         return {"status": "ok", "document": bot.document.name, "chunks": len(bot.index.chunks)}
