@@ -17,6 +17,8 @@ Three signals, fused with weights that depend on the question's language:
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -53,7 +55,6 @@ class Hit:
     chunk_id: int
     score: float  # fused score
     dense: float  # best cosine of the chunk's units with the question
-    best_unit: int  # the unit (sentence or chunk) that matched best
     lexical: float  # normalised BM25 / exact-match share, 0..1
 
 
@@ -62,16 +63,27 @@ class Retrieval:
 
     def __init__(self, index: Index) -> None:
         self.index = index
+        n = len(index.chunks)
         texts = [c.text(index.document.text) for c in index.chunks]
-        self._tokens = [tokenize(t, roots=True) for t in texts]
-        self._bm25 = BM25Okapi(self._tokens) if any(self._tokens) else None
-        self._latin = [set(latin_tokens(t)) for t in texts]
-        self._numbers = [set(_DIGITS.findall(normalize(t))) for t in texts]
-        self._skeletons = [set().union(*(arabic_skeletons(w) for w in t.split())) for t in texts]
+        tokens = [tokenize(t, roots=True) for t in texts]
+        self._bm25 = BM25Okapi(tokens) if any(tokens) else None
+        # Which chunks hold each Latin word, number and Arabic name skeleton: a question's few
+        # names are looked up, rather than every chunk scanned, so search stays fast as the
+        # document grows.
+        self._by_latin: dict[str, set[int]] = {}
+        self._by_number: dict[str, set[int]] = {}
+        self._by_skeleton: dict[str, set[int]] = {}
+        for i, t in enumerate(texts):
+            for w in latin_tokens(t):
+                self._by_latin.setdefault(w, set()).add(i)
+            for d in _DIGITS.findall(normalize(t)):
+                self._by_number.setdefault(d, set()).add(i)
+            for w in t.split():
+                for sk in arabic_skeletons(w):
+                    self._by_skeleton.setdefault(sk, set()).add(i)
+        self._n = n
         self._unit_chunk = np.array([u.chunk_id for u in index.units])
-        lines = resources.files("qa").joinpath("data", "background.txt").read_text("utf-8")
-        background = [ln for ln in lines.splitlines() if ln.strip() and not ln.startswith("#")]
-        self._background = np.asarray(index.embeddings.embed_documents(background), dtype="float32")
+        self._background = _background_vectors(index)
 
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.index.embeddings.embed_query(query), dtype="float32")
@@ -103,28 +115,19 @@ class Retrieval:
         language = language or detect_language(query)
         if qvec is None:
             qvec = self.embed_query(query)
-        fused, dense, best_unit, lexical = self._score(query, qvec, language)
+        fused, dense, lexical = self._score(query, qvec, language)
         if also is not None:
             other = self._score(also[0], also[1], language)
             fused = (fused + other[0]) / 2
         order = np.argsort(-fused, kind="stable")[:k]
-        return [
-            Hit(int(c), float(fused[c]), float(dense[c]), int(best_unit[c]), float(lexical[c]))
-            for c in order
-        ]
+        return [Hit(int(c), float(fused[c]), float(dense[c]), float(lexical[c])) for c in order]
 
     def _score(
         self, query: str, qvec: np.ndarray, language: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Fused score, best unit cosine, best unit and lexical share, per chunk."""
-        unit_scores = self.dense_scores(qvec)
-        n = len(self.index.chunks)
-        dense = np.full(n, -1.0, dtype="float32")
-        best_unit = np.zeros(n, dtype=int)
-        for uid, (cid, s) in enumerate(zip(self._unit_chunk, unit_scores, strict=True)):
-            if s > dense[cid]:
-                dense[cid], best_unit[cid] = s, uid
-
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fused score, best unit cosine and lexical share, per chunk."""
+        dense = np.full(self._n, -1.0, dtype="float32")
+        np.maximum.at(dense, self._unit_chunk, self.dense_scores(qvec))
         lexical = self._exact(query)
         if language == "ar" and self._bm25 is not None:
             q_tokens = tokenize(query, roots=True)
@@ -132,31 +135,55 @@ class Retrieval:
                 bm = np.asarray(self._bm25.get_scores(q_tokens), dtype="float32")
                 if bm.max() > 0:
                     lexical = np.maximum(lexical, bm / bm.max())
-            return dense + _W_BM25_AR * lexical, dense, best_unit, lexical
-        return dense + _W_EXACT * lexical, dense, best_unit, lexical
+            return dense + _W_BM25_AR * lexical, dense, lexical
+        return dense + _W_EXACT * lexical, dense, lexical
 
     def _exact(self, query: str) -> np.ndarray:
         """Share of the question's names and numbers that each chunk contains."""
         names = [n.lower() for n in name_words(query)]
         # An Arabic question's Latin words are names too ("ما هي Long War Journal؟").
-        names += [
-            t for t in latin_tokens(query) if t not in names and detect_language(query) == "ar"
-        ]
+        if detect_language(query) == "ar":
+            names += [t for t in latin_tokens(query) if t not in names]
         numbers = set(_DIGITS.findall(normalize(query)))
-        wanted = len(names) + len(numbers)
-        out = np.zeros(len(self.index.chunks), dtype="float32")
-        if not wanted:
+        out = np.zeros(self._n, dtype="float32")
+        if not names and not numbers:
             return out
-        skeletons = [latin_skeletons(n) for n in names]
-        for i in range(len(out)):
-            found = len(numbers & self._numbers[i])
-            for name, sks in zip(names, skeletons, strict=True):
-                if name in self._latin[i] or any(
-                    skeleton_match(a, b) for a in sks for b in self._skeletons[i]
-                ):
-                    found += 1
-            out[i] = found / wanted
-        return out
+        for number in numbers:
+            out[list(self._by_number.get(number, ()))] += 1
+        for name in names:
+            found = set(self._by_latin.get(name, ()))
+            for sk in latin_skeletons(name):
+                for known, chunks in self._by_skeleton.items():
+                    if skeleton_match(sk, known):
+                        found |= chunks
+            out[list(found)] += 1
+        return out / (len(names) + len(numbers))
+
+
+def _background_vectors(index: Index) -> np.ndarray:
+    """The off-topic reference sentences, embedded once per model and cached beside the
+    indexes (embedding them took seconds at every start). A cache file that does not load as
+    a plain float array of the right shape is recomputed; np.load never unpickles here."""
+    text = resources.files("qa").joinpath("data", "background.txt").read_text("utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    key = hashlib.sha256(f"{index.manifest['model_fingerprint']}\n{text}".encode()).hexdigest()
+    path = index.path.parent / "background" / f"{key[:24]}.npy"
+    shape = (len(lines), index.vectors.shape[1])
+    try:
+        cached = np.load(path, allow_pickle=False)
+        if cached.shape == shape and cached.dtype == np.float32:
+            return cached
+    except (OSError, ValueError):
+        pass
+    vectors = np.asarray(index.embeddings.embed_documents(lines), dtype="float32")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache costs the embedding at each start, nothing more
+    return vectors
 
 
 class HybridRetriever(BaseRetriever):

@@ -163,3 +163,26 @@ def test_unreachable_backend_is_a_one_line_error(settings) -> None:
     with pytest.raises(BackendError, match="cannot reach") as e:
         bot.ask("كم عدد القتلى في هجوم موسكو؟")
     assert "\n" not in str(e.value)
+
+
+def test_background_cache_is_rebuilt_when_damaged(assistant: Assistant) -> None:
+    import numpy as np
+
+    from qa.retrieval import Retrieval
+
+    folder = assistant.index.path.parent / "background"
+    (cached,) = folder.glob("*.npy")
+    good = np.load(cached, allow_pickle=False)
+    cached.write_bytes(b"not an array")
+    again = Retrieval(assistant.index)
+    assert np.allclose(again._background, good, atol=1e-5)
+    assert np.load(cached, allow_pickle=False).shape == good.shape
+
+
+def test_the_hybrid_search_is_a_langchain_retriever(assistant: Assistant) -> None:
+    from qa.retrieval import HybridRetriever
+
+    docs = HybridRetriever(retrieval=assistant.retrieval, k=2).invoke("Who is Caleb Weiss?")
+    assert len(docs) == 2
+    assert "كاليب فايس" in docs[0].page_content
+    assert docs[0].metadata["score"] >= docs[1].metadata["score"]
