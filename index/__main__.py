@@ -28,18 +28,23 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(document=args.document, embedding_model=args.embedding_model)
         idx = load_index(settings, rebuild=args.command == "build" and args.rebuild)
     except (ConfigError, DocumentError, EmbeddingModelError, IndexStoreError, OSError) as e:
-        print(f"sanad: error: {e}", file=sys.stderr)
+        # One line, as everywhere in sanad: these are the user's to fix, not bugs.
+        print(f"sanad: error: {(str(e).splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     if args.command == "build":
         print(f"index ready: {idx.path} ({len(idx.chunks)} chunks, {len(idx.units)} units)")
     else:
+        # Everything the manifest records, per-file SHA-256s included, so a person can check
+        # by hand (sha256sum) what sanad checks on every load.
         info = {
             "path": str(idx.path),
             "document": idx.document.name,
             "characters": len(idx.document.text),
             "chunks": len(idx.chunks),
             "units": len(idx.units),
-            **{k: v for k, v in idx.manifest.items() if k != "files"},
+            **idx.manifest,
         }
         print(json.dumps(info, ensure_ascii=False, indent=2))
     return 0

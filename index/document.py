@@ -1,8 +1,18 @@
-"""The article sanad answers about: the packaged one, or any UTF-8 text or Markdown file."""
+"""The article sanad answers about: the packaged one, or any UTF-8 text or Markdown file.
+
+Whatever a user points ``--document`` at is checked before a byte of it is trusted: it must be a
+regular file (a FIFO or ``/dev/zero`` would block or never end), no bigger than
+``SANAD_MAX_DOCUMENT_BYTES`` (checked from ``stat`` and again while reading, so a 50 MB file is
+refused at once and a growing one cannot slip past), not binary, and UTF-8. Every refusal is a
+one-line ``DocumentError`` that says what to do.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import shlex
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -12,6 +22,30 @@ from .config import Settings
 
 #: Where the packaged article comes from, for people who ask (README says the same).
 PACKAGED_ARTICLE = "article.txt"
+
+# Formats people plausibly mistake for an article, by their first bytes: naming the format is
+# more useful than "not UTF-8" (a PNG's first byte is not valid UTF-8; a PDF's header is ASCII).
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", ""),
+    (b"\xff\xd8\xff", "a JPEG image", ""),
+    (b"GIF87a", "a GIF image", ""),
+    (b"GIF89a", "a GIF image", ""),
+    (b"%PDF-", "a PDF", "; extract its text first, e.g. pdftotext"),
+    (b"PK\x03\x04", "a ZIP archive (or a .docx/.odt)", "; save it as plain text first"),
+    (b"\x1f\x8b", "gzip-compressed", "; decompress it first"),
+    (b"\x7fELF", "a program", ""),
+)
+# UTF-16/32 are text, but not UTF-8: say so rather than "binary" (their NULs would say that).
+_WIDE_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+# Line and paragraph separators other than \n: the chunker splits paragraphs on \n only.
+# Each is one character, so offsets do not move.
+_OTHER_NEWLINES = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\x85": "\n"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class DocumentError(ValueError):
@@ -26,43 +60,81 @@ class Document:
     sha256: str
 
 
+def _show(value: object) -> str:
+    """``value`` for a one-line message: a file name may legally hold a newline or an escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
 def load_document(settings: Settings) -> Document:
     """Read ``settings.document`` (or the packaged article), refusing what cannot be an article."""
     if settings.document is None:
         data = resources.files("index").joinpath("data", PACKAGED_ARTICLE).read_bytes()
         return _decode(data, name="article.txt (packaged)", path=None)
     path = Path(settings.document).expanduser()
-    if not path.exists():
-        raise DocumentError(f"document not found: {path}")
-    if path.is_dir():
-        raise DocumentError(f"document is a directory, not a file: {path}")
-    size = path.stat().st_size
-    if size > settings.max_document_bytes:
-        raise DocumentError(
-            f"document is {size / 1e6:.1f} MB, over the {settings.max_document_bytes / 1e6:.0f} MB "
-            f"limit (SANAD_MAX_DOCUMENT_BYTES): {path}"
-        )
+    shown = _show(path)
     try:
-        data = path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise DocumentError(f"document not found: {shown}") from None
+    except OSError as e:  # e.g. a folder on the way that cannot be entered
+        raise DocumentError(f"cannot open document {shown}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DocumentError(f"document is a directory, not a file: {shown}")
+    if not stat.S_ISREG(st.st_mode):
+        raise DocumentError(f"document is not a regular file (a pipe or a device?): {shown}")
+    limit = settings.max_document_bytes
+    if st.st_size > limit:
+        raise DocumentError(_too_big(st.st_size, limit, shown))
+    try:
+        with path.open("rb") as f:
+            # One byte over the limit is enough to know: the file may have grown since stat.
+            data = f.read(limit + 1)
     except OSError as e:
-        raise DocumentError(f"cannot read document {path}: {e.strerror}") from None
-    return _decode(data, name=path.name, path=path)
+        raise DocumentError(f"cannot read document {shown}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise DocumentError(_too_big(len(data), limit, shown))
+    return _decode(data, name=_show(path.name), path=path)
+
+
+def _too_big(size: int, limit: int, shown: str) -> str:
+    return (
+        f"document is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit "
+        f"(raise SANAD_MAX_DOCUMENT_BYTES to allow it): {shown}"
+    )
+
+
+def _convert_to(name: str) -> str:
+    """The tail of a conversion command a user can paste: quoted input, then a new output."""
+    return f"{shlex.quote(name)} > {shlex.quote(Path(name).stem + '.utf8.txt')}"
 
 
 def _decode(data: bytes, *, name: str, path: Path | None) -> Document:
-    if b"\x00" in data[:65536]:
+    if not data:
+        raise DocumentError(f"{name} is empty")
+    for magic, kind, hint in _SIGNATURES:
+        if data.startswith(magic):
+            raise DocumentError(f"{name} is {kind}, not a text file{hint}")
+    for mark, encoding in _WIDE_BOMS:
+        if data.startswith(mark):
+            raise DocumentError(
+                f"{name} is {encoding}, not UTF-8; convert it first, e.g. "
+                f"iconv -f {encoding} -t UTF-8 {_convert_to(name)}"
+            )
+    if b"\x00" in data:
         raise DocumentError(f"{name} looks binary (it contains NUL bytes); give a UTF-8 text file")
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a BOM is allowed and dropped
     try:
-        text = data.decode("utf-8-sig")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
         raise DocumentError(
-            f"{name} is not UTF-8 (bad byte at offset {e.start}); convert it first, e.g. "
-            f"iconv -f WINDOWS-1256 -t UTF-8"
+            f"{name} is not UTF-8 (byte 0x{e.object[e.start]:02X} at offset {bom + e.start}); "
+            f"if it is Arabic in Windows-1256, convert it first: "
+            f"iconv -f WINDOWS-1256 -t UTF-8 {_convert_to(name)}"
         ) from None
     # One newline convention, so character offsets mean the same on every platform.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_OTHER_NEWLINES)
     if not has_words(text):
-        raise DocumentError(f"{name} has no text to answer from")
+        raise DocumentError(f"{name} has no text to answer from (only spaces or punctuation)")
     return Document(
         text=text, name=name, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest()
     )

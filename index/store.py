@@ -3,10 +3,20 @@
 LangChain's ``FAISS.save_local``/``load_local`` pickle the docstore, and unpickling a file that
 someone could have replaced runs their code. So the vectors go through FAISS's own binary format
 and the passages through JSON, and a manifest records what the index was built from plus a
-SHA-256 of each file. Anything that does not match (another document, model or chunker, a
-truncated or edited file) is rebuilt, never used. Builds write into a temporary folder beside the
-index and rename it into place under a file lock, so a crash or a concurrent build leaves either
-the previous complete index or none.
+SHA-256 of each file. Nothing here ever unpickles, and a stray ``index.pkl`` is never opened.
+
+Loading trusts nothing it can check: the manifest must name the same document, model and chunk
+size; each file must match its checksum; the passages must be exactly those the chunker makes of
+the document now (so an edited ``units.json`` is refused even with a rewritten manifest, and a
+changed chunker rebuilds by itself); and ``index.faiss`` is read by a strict parser of FAISS's
+flat inner-product layout (a header and a float array) rather than by FAISS's general C++
+deserializer, so a crafted file never reaches that. Anything that does not match is rebuilt,
+never used.
+
+Builds write into a temporary folder beside the index and rename it into place under a file
+lock, so a crash or a concurrent build leaves either the previous complete index or none, and
+the next start builds again by itself. Temporary folders a killed build left behind are removed
+by the next process that holds the lock.
 """
 
 from __future__ import annotations
@@ -15,11 +25,14 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
+import struct
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,10 +50,19 @@ from .chunking import Chunk, chunk_document
 from .config import Settings
 from .document import Document
 
-#: Bump when the chunker or the stored layout changes, so older indexes are rebuilt.
+#: Bump when the stored layout changes, so older indexes are rebuilt. (Chunker changes need no
+#: bump: stored passages are compared with the chunker's output on every load.)
 FORMAT_VERSION = 1
-_FILES = ("index.faiss", "units.json")
+INDEX_FILE, UNITS_FILE, MANIFEST_FILE = "index.faiss", "units.json", "manifest.json"
+_FILES = (INDEX_FILE, UNITS_FILE)
 _LOCK_TIMEOUT_S = 600
+_MANIFEST_MAX_BYTES = 1 << 20  # a real one is under 2 KB; do not read a planted giant
+# FAISS's IndexFlatIP on disk (faiss/impl/index_write.cpp): fourcc "IxFI"; d (int32); ntotal,
+# two unused int64s; is_trained (bool); metric (int32, 0 = inner product); then the vectors as a
+# length-prefixed float array (uint64 count of floats, then the floats).
+_FLAT_IP_FOURCC = b"IxFI"
+_FLAT_HEADER = struct.Struct("<4siqqq?iQ")
+_LEFTOVER = re.compile(r"\.(tmp|old)-\d+$")
 
 
 class IndexStoreError(RuntimeError):
@@ -86,8 +108,17 @@ def _sha256(path: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("faiss-cpu", "sentence-transformers", "langchain-community", "sanad"):
+    """What built the index, for people reading ``python -m index info`` after an upgrade."""
+    out = {"python": platform.python_version()}
+    for dist in (
+        "sanad",
+        "faiss-cpu",
+        "numpy",
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "langchain-community",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
     return out
@@ -122,63 +153,10 @@ def make_units(chunks: list[Chunk]) -> list[Unit]:
     return units
 
 
-def open_index(
-    settings: Settings,
-    document: Document,
-    embeddings: Embeddings,
-    model: tuple[str, str],
-    *,
-    rebuild: bool = False,
-) -> Index:
-    """Load the index for ``document`` or build it; ``model`` is (model id, fingerprint)."""
-    path = index_dir(settings, document, model[0])
-    expected = _expected(document, settings, model)
-    if not rebuild:
-        loaded, why = _try_load(path, document, embeddings, expected)
-        if loaded is not None:
-            return loaded
-        if why:
-            _log(f"rebuilding the index ({why})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(path) + ".lock", timeout=_LOCK_TIMEOUT_S):
-            if not rebuild:
-                # Another process may have built it while this one waited for the lock.
-                loaded, _ = _try_load(path, document, embeddings, expected)
-                if loaded is not None:
-                    return loaded
-            _build(path, document, settings, embeddings, expected)
-    except Timeout:
-        raise IndexStoreError(f"timed out waiting for another build of {path}") from None
-    except OSError as e:
-        raise IndexStoreError(f"cannot write the index in {path.parent}: {e.strerror}") from None
-    loaded, why = _try_load(path, document, embeddings, expected)
-    if loaded is None:
-        raise IndexStoreError(f"the index just built in {path} does not verify: {why}")
-    return loaded
-
-
-def _build(
-    path: Path,
-    document: Document,
-    settings: Settings,
-    embeddings: Embeddings,
-    expected: dict[str, Any],
-) -> None:
-    t0 = time.perf_counter()
-    chunks = chunk_document(document.text, settings.chunk_chars)
-    units = make_units(chunks)
-    _log(f"indexing {document.name}: {len(chunks)} chunks, {len(units)} searchable units")
-    texts = [document.text[u.start : u.end] for u in units]
-    vectors = np.asarray(embeddings.embed_documents(texts), dtype="float32")
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    faiss.write_index(index, str(tmp / "index.faiss"))
-    payload = {
+def _payload(chunks: list[Chunk], units: list[Unit]) -> dict[str, Any]:
+    """What ``units.json`` holds, in JSON's own types (lists, not tuples) so it compares equal
+    to what ``json.loads`` returns."""
+    return {
         "chunks": [
             {
                 "chunk_id": c.chunk_id,
@@ -189,12 +167,173 @@ def _build(
             }
             for c in chunks
         ],
-        "units": [u.__dict__ for u in units],
+        "units": [asdict(u) for u in units],
     }
-    (tmp / "units.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+
+
+def open_index(
+    settings: Settings,
+    document: Document,
+    embeddings: Embeddings,
+    model: tuple[str, str],
+    *,
+    rebuild: bool = False,
+) -> Index:
+    """Load the index for ``document`` or build it; ``model`` is (model id, fingerprint).
+
+    A missing index is built; a stale, damaged or tampered one is rebuilt with one line on
+    stderr saying why. Problems with the folder itself raise ``IndexStoreError``."""
+    path = index_dir(settings, document, model[0])
+    expected = _expected(document, settings, model)
+    loaded, why = None, ""
+    if not rebuild:
+        loaded, why = _try_load(path, document, embeddings, expected)
+        if loaded is not None:
+            _sweep_quietly(path)
+            return loaded
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            if not rebuild:
+                # Another process may have built it while this one waited for the lock, or was
+                # replacing it while this one read it.
+                loaded, why = _try_load(path, document, embeddings, expected)
+                if loaded is not None:
+                    return loaded
+            _remove_leftovers(path)
+            _build(path, document, settings, embeddings, expected, why)
+            # Verified under the lock: no other build can be swapping the folder meanwhile.
+            loaded, why = _try_load(path, document, embeddings, expected)
+    except Timeout:
+        raise IndexStoreError(
+            f"timed out after {_LOCK_TIMEOUT_S} s waiting for another build of {path}"
+        ) from None
+    except OSError as e:
+        reason = e.strerror or _first_line(e)
+        raise IndexStoreError(f"cannot write the index in {path.parent}: {reason}") from None
+    if loaded is None:
+        raise IndexStoreError(f"the index just built in {path} does not verify: {why}")
+    return loaded
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the build lock of ``path``, saying so when another process holds it first."""
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        _log("waiting for another sanad process to finish building the index")
+        lock.acquire(timeout=_LOCK_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """Temporary folders of earlier builds of ``path`` (a killed build leaves one behind)."""
+    prefix = f".{path.name}."
+    try:
+        return [
+            p
+            for p in path.parent.iterdir()
+            if p.name.startswith(prefix) and _LEFTOVER.fullmatch(p.name[len(prefix) - 1 :])
+        ]
+    except OSError:
+        return []
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Only call with the lock held: then no build is running, so every leftover is stale."""
+    for p in _leftovers(path):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def _sweep_quietly(path: Path) -> None:
+    """After a lock-free load: remove leftovers if any, but never wait or fail for it (a build
+    in progress holds the lock, and a read-only folder cannot be cleaned)."""
+    if not _leftovers(path):
+        return
+    lock = FileLock(str(path) + ".lock")
+    with contextlib.suppress(Timeout, OSError):
+        lock.acquire(timeout=0)
+        try:
+            _remove_leftovers(path)
+        finally:
+            lock.release()
+
+
+def _build(
+    path: Path,
+    document: Document,
+    settings: Settings,
+    embeddings: Embeddings,
+    expected: dict[str, Any],
+    why: str,
+) -> None:
+    """Build into a temporary sibling and swap it in. Only call with the lock held."""
+    t0 = time.perf_counter()
+    chunks = chunk_document(document.text, settings.chunk_chars)
+    units = make_units(chunks)
+    if why:
+        _log(f"rebuilding the index of {document.name}: {why}")
+    else:
+        _log(f"indexing {document.name}: {len(chunks)} chunks, {len(units)} searchable units")
+    # The folder is made before the slow part, so a build killed while embedding leaves a
+    # recognisable leftover that the next build removes.
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _write(tmp, document, chunks, units, embeddings, expected)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # Ctrl-C or a failed write; kill -9 is swept later
+        raise
+    old = path.parent / f".{path.name}.old-{os.getpid()}"
+    if path.exists() or path.is_symlink():
+        os.replace(path, old)
+    # A crash between these two renames leaves no index (and two leftovers): the next start
+    # builds again. POSIX has no portable atomic swap of two folders.
+    os.replace(tmp, path)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            old.unlink()
+    _log(f"index ready in {time.perf_counter() - t0:.1f} s: {path}")
+
+
+def _write(
+    tmp: Path,
+    document: Document,
+    chunks: list[Chunk],
+    units: list[Unit],
+    embeddings: Embeddings,
+    expected: dict[str, Any],
+) -> None:
+    texts = [document.text[u.start : u.end] for u in units]
+    vectors = np.asarray(embeddings.embed_documents(texts), dtype="float32")
+    if vectors.ndim != 2 or len(vectors) != len(units) or not np.isfinite(vectors).all():
+        raise IndexStoreError(f"the embedding model returned unusable vectors {vectors.shape}")
+    faiss.normalize_L2(vectors)  # inner product must be cosine whatever the model returns
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    try:
+        faiss.write_index(index, str(tmp / INDEX_FILE))
+    except RuntimeError as e:  # FAISS reports a failed write (disk full...) as RuntimeError
+        raise OSError(f"FAISS could not write {INDEX_FILE}: {_first_line(e)}") from None
+    (tmp / UNITS_FILE).write_text(
+        json.dumps(_payload(chunks, units), ensure_ascii=False), encoding="utf-8"
+    )
     manifest = {
         **expected,
         "document_name": document.name,
+        "document_chars": len(document.text),
         "count": len(units),
         "dim": int(vectors.shape[1]),
         "versions": _versions(),
@@ -202,17 +341,36 @@ def _build(
         "files": {name: _sha256(tmp / name) for name in _FILES},
     }
     # The manifest is written last: a folder without one is never mistaken for an index.
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    for name in (*_FILES, "manifest.json"):
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    for name in (*_FILES, MANIFEST_FILE):
         with (tmp / name).open("rb") as f:
             os.fsync(f.fileno())
 
-    old = path.parent / f".{path.name}.old-{os.getpid()}"
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-    _log(f"index ready in {time.perf_counter() - t0:.1f} s: {path}")
+
+def _read_flat_ip(path: Path, dim: int, count: int) -> np.ndarray:
+    """The vectors of a FAISS IndexFlatIP file holding exactly ``count`` vectors of ``dim``;
+    ValueError for anything else (another index type, another size, trailing bytes)."""
+    data = path.read_bytes()
+    if len(data) < _FLAT_HEADER.size:
+        raise ValueError("index.faiss is too short")
+    fourcc, d, ntotal, _, _, _, metric, n_floats = _FLAT_HEADER.unpack_from(data)
+    if (fourcc, d, ntotal, metric) != (_FLAT_IP_FOURCC, dim, count, faiss.METRIC_INNER_PRODUCT):
+        raise ValueError(f"index.faiss is not a flat inner-product index of {count}x{dim}")
+    if n_floats != dim * count or len(data) != _FLAT_HEADER.size + 4 * n_floats:
+        raise ValueError("index.faiss has the wrong length")
+    return np.frombuffer(data, "<f4", offset=_FLAT_HEADER.size).reshape(count, dim).copy()
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [""])[0]
+
+
+def _read_manifest(path: Path) -> Any:
+    with path.open("rb") as f:
+        raw = f.read(_MANIFEST_MAX_BYTES + 1)
+    if len(raw) > _MANIFEST_MAX_BYTES:
+        raise ValueError("manifest.json is too large")
+    return json.loads(raw.decode("utf-8"))
 
 
 def _try_load(
@@ -220,35 +378,43 @@ def _try_load(
 ) -> tuple[Index | None, str]:
     """The index at ``path`` if it is complete, intact and built from the same inputs;
     otherwise None and the reason ("" when there simply is none yet)."""
-    manifest_path = path / "manifest.json"
-    if not manifest_path.exists():
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
         return None, ""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = _read_manifest(manifest_path)
+        if not isinstance(manifest, dict):
+            return None, "its manifest is not a JSON object"
         for key, value in expected.items():
             if manifest.get(key) != value:
                 return None, f"it was built with a different {key.replace('_', ' ')}"
+        files = manifest.get("files")
+        if not isinstance(files, dict) or set(files) != set(_FILES):
+            return None, "its manifest does not list its files"
         for name in _FILES:
-            if _sha256(path / name) != manifest["files"][name]:
+            if _sha256(path / name) != files[name]:
                 return None, f"{name} does not match its checksum"
-        index = faiss.read_index(str(path / "index.faiss"))
-        payload = json.loads((path / "units.json").read_text(encoding="utf-8"))
-        chunks = [
-            Chunk(
-                c["chunk_id"],
-                c["start"],
-                c["end"],
-                c["paragraph"],
-                tuple(tuple(s) for s in c["sentences"]),
-            )
-            for c in payload["chunks"]
-        ]
-        units = [Unit(**u) for u in payload["units"]]
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-        return None, f"it is unreadable ({type(e).__name__})"
-    if index.ntotal != len(units) or any(u.end > len(document.text) for u in units):
-        return None, "its parts disagree"
+        dim, count = manifest.get("dim"), manifest.get("count")
+        if not (isinstance(dim, int) and isinstance(count, int) and 0 < dim <= 65536):
+            return None, "its manifest does not give the vectors' shape"
+        vectors = _read_flat_ip(path / INDEX_FILE, dim, count)
+        stored = json.loads((path / UNITS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        return None, f"it is unreadable ({type(e).__name__}: {_first_line(e)})"
+    # The passages follow from the document and the chunk size alone, so they are recomputed
+    # rather than believed: edited offsets cannot point answers at other text, or past its end.
+    chunks = chunk_document(document.text, expected["chunk_chars"])
+    units = make_units(chunks)
+    if stored != _payload(chunks, units):
+        return None, f"{UNITS_FILE} does not match the document's passages"
+    if len(vectors) != len(units):
+        return None, f"{INDEX_FILE} holds {len(vectors)} vectors for {len(units)} passages"
+    norms = np.linalg.norm(vectors, axis=1)
+    if not (np.isfinite(vectors).all() and np.allclose(norms, 1.0, atol=1e-3)):
+        return None, f"{INDEX_FILE} holds vectors that are not unit length"
 
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
     docs = {
         str(u.unit_id): LCDocument(
             page_content=document.text[u.start : u.end],
@@ -269,5 +435,4 @@ def _try_load(
         index_to_docstore_id={u.unit_id: str(u.unit_id) for u in units},
         distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
     )
-    vectors = index.reconstruct_n(0, index.ntotal)
     return Index(document, chunks, units, store, vectors, manifest, path), ""
