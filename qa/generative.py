@@ -19,10 +19,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from index import Settings, detect_language, normalize, tokenize
+from index import (
+    Settings,
+    arabic_skeletons,
+    detect_language,
+    latin_skeletons,
+    normalize,
+    skeleton_match,
+    tokenize,
+)
 
 from .answer import Language, Source
 from .errors import BackendError
+from .names import place_names
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +406,9 @@ def rewrite_followup(
 #   * an Arabic answer from Arabic passages must also share most of its content words (light
 #     normalisation and stemming, stopwords dropped) with the passages it cites.
 # An English answer about an Arabic article is checked for citations, numbers and Latin names
-# only: its English words cannot be compared with Arabic text. Names it translates ("Moscow" for
-# موسكو) are not in the evidence, so such an answer fails unless the question used the name.
+# only: its English words cannot be compared with Arabic text. A name it translates counts as
+# found when the cited Arabic names that place (CLDR's Arabic and English names: "Tajikistan"
+# for طاجيكستان) or spells the name the same way in Arabic script ("Caleb Weiss", كاليب فايس).
 # Limitation: a number is checked for presence, not for what it counts. "140 people were
 # injured" passes when the article says 140 were killed; spelled-out numbers are not checked.
 
@@ -473,9 +483,14 @@ def check_grounding(answer: str, sources: Sequence[Source], question: str) -> st
         if missing:
             return f"number {missing[0]} is not in the cited sources"
         known = set(_LATIN_WORD.findall(normalize(evidence)))
+        known |= {w.lower() for place in place_names(evidence) for w in _LATIN_WORD.findall(place)}
+        spelled = {sk for w in evidence.split() for sk in arabic_skeletons(w)}
         for name in _latin_names(claim):
-            if name.lower() not in known:
-                return f"name {name!r} is not in the cited sources"
+            if name.lower() in known or any(
+                skeleton_match(a, b) for a in latin_skeletons(name) for b in spelled
+            ):
+                continue
+            return f"name {name!r} is not in the cited sources"
 
     evidence = " ".join(sources[n - 1].text for n in sorted(cited_anywhere)) + " " + question
     if detect_language(text) == "ar" and detect_language(evidence) == "ar":

@@ -366,8 +366,12 @@ def test_ungrounded_answers_fail_with_a_reason(answer: str, question: str, reaso
     assert re.search(reason, verdict), verdict
 
 
-def test_english_answers_name_what_they_translate_at_their_peril() -> None:
-    # An English answer cannot be compared word for word with Arabic passages, so a translated
-    # name the question did not use cannot be confirmed: the check fails rather than guess.
-    verdict = check_grounding("Within 48 hours France raised its alert [2].", SOURCES, Q_EN)
-    assert verdict == "name 'France' is not in the cited sources"
+def test_english_names_for_places_and_people_the_arabic_names_are_grounded() -> None:
+    # The cited Arabic passage says فرنسا: "France" is its CLDR English name.
+    assert check_grounding("Within 48 hours France raised its alert [2].", SOURCES, Q_EN) is None
+    # كاليب in the cited passage is "Caleb" spelled in Arabic. (Two-consonant names such as
+    # "Weiss", فايس, are too ambiguous to confirm this way and still fail.)
+    assert check_grounding("The editor is called Caleb [3].", SOURCES, "Who is he?") is None
+    # A place the cited passage does not name still fails.
+    verdict = check_grounding("Within 48 hours Turkey raised its alert [2].", SOURCES, Q_EN)
+    assert verdict == "name 'Turkey' is not in the cited sources"
