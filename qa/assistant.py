@@ -26,7 +26,7 @@ from .generative import (
     stream_answer,
 )
 from .names import place_names
-from .retrieval import Hit, Retrieval
+from .retrieval import Retrieval
 
 # The article is taken not to answer a question that an off-topic reference sentence matches
 # better than the article's best passage (see Retrieval.off_topic_margin). On the dev and
@@ -48,10 +48,8 @@ class _Context:
     language: Language
     history: list[Message]
     query: str
-    hits: list[Hit]
     sources: list[Source]
-    quotes: list[Quote]  # what to quote, best first; empty when abstaining
-    kind: AnswerType
+    quotes: list[Quote]  # what to quote; empty when abstaining
 
 
 class Assistant:
@@ -230,7 +228,7 @@ class Assistant:
                         [(q.start, q.end)],
                     )
                 )
-        return _Context(question, language, messages, query, hits, sources, quotes, kind)
+        return _Context(question, language, messages, query, sources, quotes)
 
     def _extractive(self, ctx: _Context) -> Answer:
         if not ctx.quotes:
