@@ -128,6 +128,10 @@ class Assistant:
         query = None
         if messages and is_followup(cleaned):
             query = rewrite_followup(model, cleaned, messages, detect_language(cleaned))
+            # A rewrite that echoes the follow-up or an earlier turn lost the conversation:
+            # the anchored query (previous question + follow-up) is better than either.
+            if query == cleaned or query in {m["content"] for m in messages}:
+                query = None
         ctx = self._prepare(question, history, top_k, query=query)
         fallback = self._extractive(ctx)
         if fallback.abstained:

@@ -207,3 +207,12 @@ def test_an_llm_that_obeys_an_injection_is_not_shown_as_fact(assistant: Assistan
     a = assistant.ask(question, llm=spec)
     assert "Berlin" not in a.answer
     assert a.abstained or not a.grounded
+
+
+def test_an_llm_rewrite_that_echoes_an_earlier_turn_is_not_searched(assistant: Assistant) -> None:
+    spec = "openai:fake-echoes-history"
+    _with_fake(assistant, spec, "من هو حبيب يوسف؟")  # the previous question, not a rewrite
+    a = assistant.ask("وما هو منصبه الآن؟", ["من هو حبيب يوسف؟"], llm=spec)
+    assert a.query == "من هو حبيب يوسف؟ وما هو منصبه الآن؟"  # anchored, follow-up kept
+    assert not a.grounded  # the echo is no answer either: the quote is shown
+    assert normalize("مجلس القيادة") in normalize(a.answer)
