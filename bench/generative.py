@@ -392,7 +392,12 @@ def table(rows: list[Row]) -> list[str]:
         assert e is not None and g is not None
         question = _cell(r.question, 90)
         if r.history:
-            question += " (after: " + _cell(str(r.history[-1]), 60) + ")"
+            # What each path searched with: the extractive one anchors the follow-up to the
+            # previous question, the generative one asks the LLM to rewrite it.
+            question += (
+                f" (after: {_cell(str(r.history[-1]), 60)}; searched: extractive "
+                f"«{_cell(e.query or '', 80)}», generative «{_cell(g.query or '', 80)}»)"
+            )
         gen_text = g.generated if g.generated else g.answer
         lines.append(
             f"| {r.id} | {question} | {_cell(e.answer)} | {_mark(e.cites_evidence)} | "
@@ -527,8 +532,11 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=2,
-        help="llama.cpp threads (1 is much faster when other processes keep the cores busy)",
+        # Not 2 on this 2-core box: llama.cpp's threads wait for each other after every step,
+        # so when another process holds one core, 2 threads crawl. Measured with other
+        # engineers' jobs running: generation 0.4 tokens/s with 2 threads, 2.2 with 1.
+        default=1,
+        help="llama.cpp threads (default 1: robust on a shared machine)",
     )
     parser.add_argument("--rows", type=Path, help="also write every row as JSON lines here")
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md alone")
