@@ -457,6 +457,16 @@ def _latin_names(sentence: str) -> list[str]:
     return names
 
 
+def _names_in_arabic(name: str, text: str) -> bool:
+    """Whether ``text`` names ``name`` in Arabic: a place by its CLDR Arabic name, or a person
+    or place spelled the same way in Arabic script."""
+    places = {w.lower() for place in place_names(text) for w in _LATIN_WORD.findall(place)}
+    if name.lower() in places:
+        return True
+    spelled = {sk for w in text.split() for sk in arabic_skeletons(w)}
+    return any(skeleton_match(a, b) for a in latin_skeletons(name) for b in spelled)
+
+
 def _arabic_content(text: str) -> list[str]:
     return [t for t in tokenize(text) if _ARABIC_LETTER.match(t) and t not in _META_WORDS]
 
@@ -483,14 +493,18 @@ def check_grounding(answer: str, sources: Sequence[Source], question: str) -> st
         if missing:
             return f"number {missing[0]} is not in the cited sources"
         known = set(_LATIN_WORD.findall(normalize(evidence)))
-        known |= {w.lower() for place in place_names(evidence) for w in _LATIN_WORD.findall(place)}
-        spelled = {sk for w in evidence.split() for sk in arabic_skeletons(w)}
-        for name in _latin_names(claim):
-            if name.lower() in known or any(
-                skeleton_match(a, b) for a in latin_skeletons(name) for b in spelled
-            ):
-                continue
-            return f"name {name!r} is not in the cited sources"
+        translated = [n for n in _latin_names(claim) if n.lower() not in known]
+        if translated and not any(
+            all(_names_in_arabic(n, part) for n in translated)
+            for part in _SENTENCE_END.split(evidence)
+        ):
+            # Names given in English must all be named together in one sentence of the cited
+            # Arabic: "Russia ... from Turkey" is not grounded by one sentence naming Russia and
+            # another naming Turkey.
+            missing = next(
+                (n for n in translated if not _names_in_arabic(n, evidence)), translated[-1]
+            )
+            return f"name {missing!r} is not in the cited sources"
 
     evidence = " ".join(sources[n - 1].text for n in sorted(cited_anywhere)) + " " + question
     if detect_language(text) == "ar" and detect_language(evidence) == "ar":

@@ -372,6 +372,11 @@ def test_english_names_for_places_and_people_the_arabic_names_are_grounded() -> 
     # كاليب in the cited passage is "Caleb" spelled in Arabic. (Two-consonant names such as
     # "Weiss", فايس, are too ambiguous to confirm this way and still fail.)
     assert check_grounding("The editor is called Caleb [3].", SOURCES, "Who is he?") is None
+    # Places named in different sentences of the passage do not ground one claim together.
+    two = [Source("قدمتهم روسيا إلى المحكمة. وكانت تركيا محورا للنشاط.", 0, 1.0, 0, 50)]
+    verdict = check_grounding("They were brought by Russia from Turkey [1].", two, Q_EN)
+    assert verdict is not None and "Turkey" in verdict
+    assert check_grounding("Turkey was a focus [1].", two, Q_EN) is None
     # A place the cited passage does not name still fails.
     verdict = check_grounding("Within 48 hours Turkey raised its alert [2].", SOURCES, Q_EN)
     assert verdict == "name 'Turkey' is not in the cited sources"
