@@ -42,8 +42,12 @@ def test_citations_link_only_to_sources_that_exist() -> None:
 
 def test_quotes_are_isolated_and_english_answers_run_left_to_right() -> None:
     html = app.answer_html(
-        TID, answer("The article says [1]: «الفقرة الأولى.»", [source("الفقرة الأولى.", "الأولى")],
-                    language="en")
+        TID,
+        answer(
+            "The article says [1]: «الفقرة الأولى.»",
+            [source("الفقرة الأولى.", "الأولى")],
+            language="en",
+        ),
     )
     assert "<bdi>«الفقرة الأولى.»</bdi>" in html
     assert 'dir="ltr"' in html
