@@ -44,6 +44,9 @@ class Settings:
     llm_timeout: float = 60.0
     top_k: int = 4
     max_question_chars: int = 2000
+    # English-Arabic dictionary for English questions: "auto" (Debian's dict-freedict-eng-ara
+    # if installed), "none", or the path of a dictd dictionary (without .index/.dict.dz)
+    lexicon: str = "auto"
     # --- serving ---
     host: str = "127.0.0.1"
     port: int = 7860

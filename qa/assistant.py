@@ -25,6 +25,7 @@ from .generative import (
     rewrite_followup,
     stream_answer,
 )
+from .lexicon import load_lexicon
 from .names import place_names
 from .retrieval import Retrieval
 
@@ -63,7 +64,7 @@ class Assistant:
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         self.settings = (settings or Settings.from_env()).replace(**overrides)
         self.index: Index = load_index(self.settings)
-        self.retrieval = Retrieval(self.index)
+        self.retrieval = Retrieval(self.index, load_lexicon(self.settings))
         self.extractor = Extractor(self.retrieval)
         self._models: dict[str, BaseChatModel] = {}
         self._models_lock = threading.Lock()

@@ -179,11 +179,15 @@ class Extractor:
         self, hits: list[Hit], question: str, qvecs: list[np.ndarray], language: str
     ) -> list[Quote]:
         """Sentences of the top chunks, best first: mean similarity to the question's vectors
-        (the anchored and the bare follow-up), plus shared Arabic words for Arabic questions,
-        minus the chunk's distance from the top of the ranking, which saw the whole passage."""
+        (the anchored and the bare follow-up), plus shared Arabic words (for an English
+        question, its words' dictionary translations), minus the chunk's distance from the top
+        of the ranking, which saw the whole passage."""
         text = self.retrieval.index.document.text
         vectors = self.retrieval.index.vectors
-        q_tokens = set(tokenize(question, roots=True)) if language == "ar" else set()
+        if language == "ar":
+            q_tokens = set(tokenize(question, roots=True))
+        else:
+            q_tokens = set(self.retrieval.translated_tokens(question))
         qvec = np.mean(qvecs, axis=0)
         out = []
         for rank, hit in enumerate(hits[:3]):

@@ -8,6 +8,9 @@ Three signals, fused with weights that depend on the question's language:
 * BM25 over normalised Arabic tokens reduced to rough roots, only for Arabic questions: English
   words never match Arabic text and BM25 then ranks noise (a naive fusion took English hit@3
   from 22/24 to 8/24);
+* for English questions, BM25 over the Arabic translations of the question's words from an
+  English-Arabic dictionary (``qa.lexicon``), added to the name bonus below: it lifted English
+  hit@1 from 28/36 to 34/36 on the dev and held-out files together (Arabic unchanged);
 * the question's names and numbers found in a chunk: Latin-script ones as they are ("Long War
   Journal", "ISWAP", "2015"), and English names by their transliteration ("Caleb Weiss" is
   "كاليب فايس" in the article), which is what an English question shares with Arabic text.
@@ -42,12 +45,17 @@ from index import (
     tokenize,
 )
 
+from .lexicon import Lexicon
+
 _DIGITS = re.compile(r"\d+")
 
 # Fusion weights: dense cosine (e5 cosines live in a narrow 0.75-0.9 band) plus bonuses scaled
 # to that band. Chosen on the dev file, checked on tests/data/heldout.jsonl.
 _W_BM25_AR = 0.06
 _W_EXACT = 0.04
+# Dictionary translations are a separate signal from transliterated names, so for English
+# questions the two add up (measured: adding beat taking the larger of the two, 34 vs 32/36).
+_W_BM25_EN = 0.06
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,9 @@ class Hit:
 class Retrieval:
     """Language-aware hybrid search over one index. Thread-safe: read-only after construction."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, lexicon: Lexicon | None = None) -> None:
         self.index = index
+        self.lexicon = lexicon
         n = len(index.chunks)
         texts = [c.text(index.document.text) for c in index.chunks]
         tokens = [tokenize(t, roots=True) for t in texts]
@@ -136,7 +145,19 @@ class Retrieval:
                 if bm.max() > 0:
                     lexical = np.maximum(lexical, bm / bm.max())
             return dense + _W_BM25_AR * lexical, dense, lexical
-        return dense + _W_EXACT * lexical, dense, lexical
+        fused = dense + _W_EXACT * lexical
+        translated = self.translated_tokens(query)
+        if translated and self._bm25 is not None:
+            bm = np.asarray(self._bm25.get_scores(translated), dtype="float32")
+            if bm.max() > 0:
+                fused = fused + _W_BM25_EN * (bm / bm.max())
+        return fused, dense, lexical
+
+    def translated_tokens(self, question: str) -> list[str]:
+        """BM25 tokens of the dictionary's Arabic for an English question's words."""
+        if self.lexicon is None:
+            return []
+        return tokenize(" ".join(self.lexicon.translate(question)), roots=True)
 
     def _exact(self, query: str) -> np.ndarray:
         """Share of the question's names and numbers that each chunk contains."""
