@@ -31,6 +31,8 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 QUESTION_FILES = {
     "dev": ROOT.parent / "shared" / "eval" / "dev.jsonl",
     "heldout": ROOT / "tests" / "data" / "heldout.jsonl",
+    "heldout2": ROOT / "tests" / "data" / "heldout2.jsonl",
+    "heldout3": ROOT / "tests" / "data" / "heldout3.jsonl",
 }
 _TITLE = "# sanad benchmarks\n\nEach section is written by a script in `bench/`; rerun it rather "
 _TITLE += "than editing by hand.\n"
