@@ -89,10 +89,12 @@ def bm25_only(bot: Assistant) -> Retriever:
 
 def plain_langchain(bot: Assistant) -> Retriever:
     """The textbook LangChain setup: character splitter over the raw article, FAISS.from_texts
-    with the same embeddings object, similarity_search."""
+    with the same model as LangChain embeds it (``HuggingFaceEmbeddings``, sentence-transformers
+    with the E5 prompts), similarity_search."""
     splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50)
+    embeddings = get_embeddings(bot.settings)
     store = FAISS.from_texts(
-        splitter.split_text(bot.index.document.text), get_embeddings(bot.settings)
+        splitter.split_text(bot.index.document.text), getattr(embeddings, "documents", embeddings)
     )
 
     def run(item: dict[str, Any]) -> list[str]:
@@ -191,8 +193,9 @@ Notes:
 - (c) returns no passage when no chunk shares a term with the question, which is what happens to
   English questions: the article is Arabic. It is the lexical half of (a), shown alone.
 - (d) splits the raw article with `RecursiveCharacterTextSplitter(chunk_size=500,
-  chunk_overlap=50)` (default separators), embeds the pieces with the same
-  `index.get_embeddings(settings)` object (so the same E5 `passage:`/`query:` prompts) and
+  chunk_overlap=50)` (default separators), embeds the pieces and the questions with the same
+  model through sentence-transformers (`HuggingFaceEmbeddings`, the E5 `passage:`/`query:`
+  prompts; sanad embeds questions with the same model on ONNX Runtime) and
   calls `similarity_search(question, k=4)`. Its passages are cut by length, not by sentence, so
   evidence straddling a cut is found in neither piece.
 """
