@@ -101,6 +101,8 @@ _LONG_SENTENCE = 220
 # A next sentence that opens by pointing back ("وأدى ذلك", "وهذا", "لذلك") continues the quote.
 _BACK_REFERENCE = re.compile(
     r"^(?:\S+\s+){0,2}?(?:و|ف|ل)?(?:ذلك|هذا|هذه|هؤلاء|ذاك)(?!\w)|^(?:لذلك|ولذلك|لهذا|ولهذا)(?!\w)"
+    # "وأضاف/وأضافت" (he/she added), "وتابع": the same speaker goes on.
+    r"|^(?:و|ف)(?:اضاف|اضافت|تابع|تابعت)(?!\w)"
 )
 _FRAGMENT_WORDS = 8  # content words: fewer, and a "sentence" is a fragment of the one before
 _MAX_SENTENCES = 3

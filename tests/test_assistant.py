@@ -242,3 +242,16 @@ def test_answering_from_a_cached_index_never_imports_torch(assistant: Assistant)
         "torch": False,
         "st": False,
     }
+
+
+def test_a_date_in_a_near_best_sentence_is_quoted_not_refused(assistant: Assistant) -> None:
+    # The best-matching sentence names the Afghan branch; the year it was founded is in the
+    # next one, which matches the question almost as well.
+    a = assistant.ask("متى تأسس فرع تنظيم داعش في أفغانستان؟")
+    assert not a.abstained and "2015" in a.answer
+
+
+def test_a_quote_runs_on_when_the_speaker_goes_on(assistant: Assistant) -> None:
+    # "وأضافت: ..." continues the assessment the best sentence introduces, and says the form.
+    a = assistant.ask("في أي صورة سيظهر التهديد الإرهابي بحسب تقييم الاستخبارات الأمريكية؟")
+    assert "وأضافت" in a.answer and "خلايا صغيرة" in a.answer
