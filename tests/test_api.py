@@ -83,6 +83,8 @@ def test_health(server: str, assistant: Assistant) -> None:
     assert d["status"] == "ok"
     assert d["document"] == assistant.document.name
     assert d["chunks"] > 0
+    assert d["lexicon"] == "/usr/share/dictd/freedict-eng-ara"
+    assert d["question_encoder"] == "onnxruntime"
 
 
 def test_openapi_describes_the_api(server: str) -> None:

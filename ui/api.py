@@ -283,6 +283,14 @@ def create_router(
     )
     async def health() -> dict[str, Any]:
         """Whether the server is up, and which article it answers about."""
-        return {"status": "ok", "document": bot.document.name, "chunks": len(bot.index.chunks)}
+        encoder = getattr(bot.embeddings, "query_encoder", None)
+        return {
+            "status": "ok",
+            "document": bot.document.name,
+            "chunks": len(bot.index.chunks),
+            # What English questions and question embedding run on, for an operator to check.
+            "lexicon": bot.retrieval.lexicon.path if bot.retrieval.lexicon else None,
+            "question_encoder": "onnxruntime" if encoder is not None else "sentence-transformers",
+        }
 
     return router
