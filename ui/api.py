@@ -148,6 +148,8 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     document: str
     chunks: int
+    lexicon: str | None  # the English-Arabic dictionary's path, or None without one
+    question_encoder: Literal["onnxruntime", "sentence-transformers"]
 
 
 class ErrorOut(BaseModel):
@@ -288,7 +290,6 @@ def create_router(
             "status": "ok",
             "document": bot.document.name,
             "chunks": len(bot.index.chunks),
-            # What English questions and question embedding run on, for an operator to check.
             "lexicon": bot.retrieval.lexicon.path if bot.retrieval.lexicon else None,
             "question_encoder": "onnxruntime" if encoder is not None else "sentence-transformers",
         }
