@@ -255,3 +255,20 @@ def test_a_quote_runs_on_when_the_speaker_goes_on(assistant: Assistant) -> None:
     # "وأضافت: ..." continues the assessment the best sentence introduces, and says the form.
     a = assistant.ask("في أي صورة سيظهر التهديد الإرهابي بحسب تقييم الاستخبارات الأمريكية؟")
     assert "وأضافت" in a.answer and "خلايا صغيرة" in a.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("How many people were injured in the Moscow concert hall attack?", False),
+        ("كم عدد الجرحى في هجوم قاعة الحفلات في موسكو؟", False),
+        ("How many people died in the Moscow concert hall attack?", True),
+        ("كم شخصا لقوا حتفهم في هجوم موسكو؟", True),
+    ],
+)
+def test_a_count_of_the_dead_does_not_answer_a_question_about_the_injured(
+    assistant: Assistant, question: str, answered: bool
+) -> None:
+    a = assistant.ask(question)
+    assert a.abstained is not answered
+    assert ("140" in a.answer) is answered
