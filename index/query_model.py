@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 MODEL_FILE = "model.onnx"
 MARKER_FILE = "sanad-export.json"
 #: Below this cosine with sentence-transformers' own query vector, the export is not used.
@@ -235,6 +235,10 @@ def _write_onnx(model_folder: Path, dest: Path) -> None:
         bits=4,
         block_size=32,
         is_symmetric=True,
+        # int8 activations in the 4-bit matmuls: ~12 ms a question instead of ~18, at a cosine
+        # of 0.9995 or more with the exact weights' vectors (measured on the article and the
+        # dev questions; the check below still applies).
+        accuracy_level=4,
         op_types_to_quantize=("MatMul", "Gather"),
         quant_axes=(("MatMul", 0), ("Gather", 1)),
     )
