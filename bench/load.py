@@ -563,8 +563,8 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 _IDLE_LEAVES = ("Condition.wait", "EpollSelector.select", "Queue.get", "Event.wait")
 # Where a worker thread's sample goes, first match wins (substrings of the stack).
 _WORKER_PARTS = (
-    ("tokenising the query", ("embed_query", "okeniz")),
-    ("embedding model forward (torch)", ("embed_query",)),
+    ("tokenising the query (torch path)", ("embed_query", "okeniz")),
+    ("embedding the query (tokenizer and model forward)", ("embed_query",)),
     ("retrieval scoring (FAISS, BM25, names)", ("retrieval.py",)),
     ("choosing the quote (qa/extractive.py)", ("extractive.py",)),
     ("other answer code (qa/)", ("(qa/",)),
