@@ -195,13 +195,19 @@ def _squeeze(s: str) -> str:
 
 def latin_skeletons(word: str) -> set[str]:
     """Skeletons of a Latin-script name; "w" is tried both as a vowel (Moscow) and as f/v
-    (Weiss, as German names are written in Arabic)."""
+    (Weiss, as German names are written in Arabic), a French silent ending as "eh"."""
     w = normalize(word)
     for a, b in _LATIN_DIGRAPHS:
         w = w.replace(a, b)
     w = re.sub(r"c(?=[eiy])", "s", w).translate(_LATIN_SOUND)
+    forms = [w]
+    # French names end in a silent consonant after "e" ("Foucher", "Olivier", "Fouquet"), which
+    # Arabic writes as a final "يه" (فوشيه): the ending is tried as "eh" too.
+    m = re.fullmatch(r"(.{3,})e[rtz]", w)
+    if m:
+        forms.append(m.group(1) + "eh")
     out = set()
-    for variant in (w.replace("w", ""), w.replace("w", "f")):
+    for variant in [v for f in forms for v in (f.replace("w", ""), f.replace("w", "f"))]:
         skeleton = _squeeze(re.sub(r"[aeiouy]|[^a-z]", "", variant))
         if len(skeleton) >= _MIN_SKELETON:
             out.add(skeleton)
@@ -209,8 +215,9 @@ def latin_skeletons(word: str) -> set[str]:
 
 
 def arabic_skeletons(word: str) -> set[str]:
-    """Skeletons of an Arabic word, with and without an attached proclitic (و، ب، ل، ال)."""
-    w = normalize(word)
+    """Skeletons of an Arabic word, with and without an attached proclitic (و، ب، ل، ال).
+    Punctuation stuck to the word ("فوشيه،") is not part of it."""
+    w = re.sub(r"\W", "", normalize(word))
     forms = {w} | {w[len(p) :] for p in _AR_PROCLITICS if w.startswith(p) and len(w) - len(p) >= 3}
     # normalize() folds a final taa marbuta into haa, which is silent in a name (غزة, Gaza).
     forms |= {f[:-1] for f in forms if f.endswith("ه")}

@@ -272,3 +272,9 @@ def test_a_count_of_the_dead_does_not_answer_a_question_about_the_injured(
     a = assistant.ask(question)
     assert a.abstained is not answered
     assert ("140" in a.answer) is answered
+
+
+def test_a_short_question_about_a_name_finds_it(assistant: Assistant) -> None:
+    # Two words of English share nothing with the Arabic text but the name, written "فوشيه،".
+    a = assistant.ask("Who is Foucher?")
+    assert not a.abstained and "فوشيه" in a.answer

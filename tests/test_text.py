@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from index import (
     Settings,
+    arabic_skeletons,
     chunk_document,
     detect_language,
+    latin_skeletons,
     latin_tokens,
     load_document,
     normalize,
@@ -100,3 +102,14 @@ def test_roots_join_derived_forms_that_light_stems_keep_apart() -> None:
         tokenize("تنفيذ", roots=True) == tokenize("نفذ", roots=True) == tokenize("نفذت", roots=True)
     )
     assert tokenize("Long War", roots=True) == ["long", "war"]  # Latin words are left alone
+
+
+def test_names_match_across_scripts_with_punctuation_and_silent_endings() -> None:
+    def match(latin: str, arabic: str) -> bool:
+        return bool(latin_skeletons(latin) & arabic_skeletons(arabic))
+
+    # The article writes "فنسنت فوشيه، زميل": the comma is not part of the name.
+    assert match("Moscow", "موسكو،") and match("Moscow", "(موسكو).")
+    # French names end in a silent consonant that Arabic writes as "يه".
+    assert match("Foucher", "فوشيه") and match("Olivier", "أوليفييه")
+    assert match("Caleb", "كاليب") and not match("Foucher", "فرنسا")
