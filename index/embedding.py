@@ -752,9 +752,13 @@ def _default_embeddings(settings: Settings) -> DefaultEmbeddings:
         E5_PROMPTS["query"],
     )
     if model is not None:
-        embeddings.query_encoder = QueryEncoder(
-            model, folder / "tokenizer.json", E5_PROMPTS["query"]
-        )
+        try:
+            embeddings.query_encoder = QueryEncoder(
+                model, folder / "tokenizer.json", E5_PROMPTS["query"]
+            )
+        except Exception as e:  # e.g. an export copied to a machine whose runtime rejects it
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"sanad: questions use sentence-transformers: {reason}", file=sys.stderr)
     return embeddings
 
 

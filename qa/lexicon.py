@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 #: Where Debian's ``dict-freedict-eng-ara`` puts the dictionary (``.index`` and ``.dict.dz``).
 DEBIAN_LEXICON = "/usr/share/dictd/freedict-eng-ara"
 
+# dictd's offsets and lengths: base 64 in these digits, most significant first.
 _B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64 = {c: i for i, c in enumerate(_B64_DIGITS)}  # dictd's offsets: base 64, most digit first
+_B64 = {c: i for i, c in enumerate(_B64_DIGITS)}
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SENSE_CUT = re.compile(r"[،,;]")
 _MAX_SENSES = 3  # an entry's first senses; later ones are rarer and add noise

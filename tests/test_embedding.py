@@ -503,3 +503,23 @@ def test_a_failed_export_leaves_questions_to_sentence_transformers(
 
     fallback = DefaultEmbeddings(lambda: default.documents)
     assert fallback.embed_query(MOSCOW_EN) == default.documents.embed_query(MOSCOW_EN)
+
+
+def test_an_export_the_runtime_rejects_leaves_questions_to_sentence_transformers(
+    default: DefaultEmbeddings,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def rejected(*args: Any) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 10 : INVALID_GRAPH : bad model\nstack…")
+
+    monkeypatch.setattr(embedding, "QueryEncoder", rejected)
+    fallback = embedding._default_embeddings(settings)
+    assert fallback.query_encoder is None
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "sanad: questions use sentence-transformers: "
+        "[ONNXRuntimeError] : 10 : INVALID_GRAPH : bad model"
+    )
+    fallback._documents = default.documents  # no second torch model for this check
+    assert fallback.embed_query(MOSCOW_EN) == default.documents.embed_query(MOSCOW_EN)
