@@ -56,6 +56,26 @@ _ENDINGS = (
 )
 
 
+# Phrasal verbs mean something their words do not: a word-by-word lookup turns "carried out"
+# into "محمول ... خارج" (carried ... outside). Each is looked up as a one-word synonym instead.
+_PHRASAL = [
+    (re.compile(rf"\b(?:{verbs}) {particle}\b"), synonym)
+    for verbs, particle, synonym in (
+        ("carry|carries|carried|carrying", "out", "execute"),
+        ("set|sets|setting", "up", "establish"),
+        ("take|takes|took|taken|taking", "place", "occur"),
+        ("take|takes|took|taken|taking", "over", "seize"),
+        ("find|finds|found|finding", "out", "discover"),
+        ("go|goes|went|gone|going", "on", "continue"),
+        ("point|points|pointed|pointing", "out", "indicate"),
+        ("break|breaks|broke|broken|breaking", "out", "erupt"),
+        ("blow|blows|blew|blown|blowing", "up", "explode"),
+        ("step|steps|stepped|stepping", "up", "intensify"),
+        ("wipe|wipes|wiped|wiping", "out", "destroy"),
+    )
+]
+
+
 class LexiconError(ConfigError):
     """The configured dictionary cannot be read; the message says which file and why."""
 
@@ -87,7 +107,10 @@ class Lexicon:
     def translate(self, question: str) -> list[str]:
         """Arabic words for the content words of an English question, in order."""
         out: list[str] = []
-        for word in _WORD.findall(question.lower()):
+        question = question.lower()
+        for pattern, synonym in _PHRASAL:
+            question = pattern.sub(synonym, question)
+        for word in _WORD.findall(question):
             if word in _STOPWORDS or len(word) < 3:
                 continue
             out.extend(self.senses(word))

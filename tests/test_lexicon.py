@@ -105,3 +105,13 @@ def test_the_dictionary_lifts_an_english_question_to_its_passage(assistant: Assi
     assert evidence in first(assistant.retrieval)
     answer = assistant.ask(question)
     assert not answer.abstained and evidence in answer.answer
+
+
+def test_phrasal_verbs_are_looked_up_as_one_word(tmp_path: Path) -> None:
+    write_dictd(
+        tmp_path / "d",
+        {"Carried": "محمول", "Out": "خارج", "Execute": "نفّذ", "Attack": "الهجوم"},
+    )
+    lex = read_dictd(tmp_path / "d")
+    assert lex.translate("Who carried out the attack?") == ["نفّذ", "الهجوم"]
+    assert lex.translate("The bags were carried outside") == ["محمول"]
