@@ -15,7 +15,15 @@ from enum import Enum
 
 import numpy as np
 
-from index import latin_tokens, normalize, tokenize
+from index import (
+    arabic_skeletons,
+    latin_skeletons,
+    latin_tokens,
+    name_words,
+    normalize,
+    skeleton_match,
+    tokenize,
+)
 
 from .retrieval import Hit, Retrieval
 
@@ -169,8 +177,30 @@ def satisfies(kind: AnswerType, text: str, question: str) -> bool:
         )
     if kind is AnswerType.NAME:
         asked = set(latin_tokens(question))
-        return bool(_NAMING.search(norm) or _QUOTED.search(text) or set(latin_tokens(text)) - asked)
+        return bool(
+            _names_something_new(norm, question)
+            or _QUOTED.search(text)
+            or set(latin_tokens(text)) - asked
+        )
     return True
+
+
+def _names_something_new(norm_text: str, question: str) -> bool:
+    """Whether a naming phrase in the text ("المعروف باسم X") names something the question does
+    not already: "what is the name of the Khorasan branch's leader?" is not answered by "known
+    as Wilayat Khorasan". A name whose first two words include one of the question's words (or,
+    by transliteration, one of its Latin names) is the question's own subject."""
+    q_words = set(tokenize(question, keep_stopwords=True))
+    q_skeletons = {sk for n in name_words(question) for sk in latin_skeletons(n)}
+    for m in _NAMING.finditer(norm_text):
+        named = norm_text[m.end() :].split()[:2]
+        if named and not any(
+            set(tokenize(word, keep_stopwords=True)) & q_words
+            or any(skeleton_match(sk, ar) for ar in arabic_skeletons(word) for sk in q_skeletons)
+            for word in named
+        ):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -278,3 +278,21 @@ def test_a_short_question_about_a_name_finds_it(assistant: Assistant) -> None:
     # Two words of English share nothing with the Arabic text but the name, written "فوشيه،".
     a = assistant.ask("Who is Foucher?")
     assert not a.abstained and "فوشيه" in a.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("ما اسم قائد فرع ولاية خراسان التابع لتنظيم الدولة الإسلامية؟", False),
+        ("ما اسم أمير ولاية خراسان التابعة لتنظيم الدولة؟", False),
+        ("ما اسم فرع التنظيم الذي نفذ هجوم موسكو؟", True),
+        ("What is the name of the branch that carried out the Moscow attack?", True),
+    ],
+)
+def test_a_name_the_question_already_says_is_not_an_answer(
+    assistant: Assistant, question: str, answered: bool
+) -> None:
+    # The article names the branch ("المعروف باسم ولاية خراسان"), never its leader.
+    a = assistant.ask(question)
+    assert a.abstained is not answered
+    assert ("خراسان" in a.answer) is answered
