@@ -147,7 +147,10 @@ def _export(
     print("sanad: exporting the question encoder to ONNX (once, ~30 s)…", file=sys.stderr)
     for stale in target.parent.glob(f".{target.name}.*"):  # left by a killed export
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as e:
+        raise QueryExportError(f"cannot write the export in {target.parent}: {e}") from None
     try:
         try:
             _write_onnx(model_folder, tmp / MODEL_FILE)
@@ -157,7 +160,8 @@ def _export(
         except ImportError as e:
             raise QueryExportError(f"cannot export to ONNX without {e.name}") from None
         except Exception as e:  # exporter, quantizer and runtime raise many kinds; all mean "no"
-            raise QueryExportError(f"the ONNX export failed: {str(e).splitlines()[0]}") from None
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            raise QueryExportError(f"the ONNX export failed: {first}") from None
         if worst < MIN_COSINE:
             raise QueryExportError(f"the ONNX export disagrees with the model (cosine {worst:.4f})")
         marker = {
