@@ -587,16 +587,23 @@ def model_fingerprint(settings: Settings) -> str:
     the weights, tokenizer or configuration change, and not when a folder is merely re-created."""
     source = _source(settings)
     if source.provisioned:
-        provenance = _read_provenance(provision_default_model(settings.cache_dir)) or {}
-        listing = sorted((rel, meta["sha256"]) for rel, meta in provenance["files"].items())
-    else:
-        folder = Path(source.name) if source.local else _hub_snapshot(source.name)
-        if folder is None:  # not downloaded yet: the name is all there is
-            listing = [("hub", source.name)]
-        else:
-            listing = [
-                (p.relative_to(folder).as_posix(), _file_digest(p)) for p in _model_files(folder)
-            ]
+        return _provisioned_fingerprint(provision_default_model(settings.cache_dir))
+    folder = Path(source.name) if source.local else _hub_snapshot(source.name)
+    if folder is None:  # not downloaded yet: the name is all there is
+        return _fingerprint([("hub", source.name)])
+    return _fingerprint(
+        [(p.relative_to(folder).as_posix(), _file_digest(p)) for p in _model_files(folder)]
+    )
+
+
+def _provisioned_fingerprint(folder: Path) -> str:
+    """``model_fingerprint`` of a provisioned folder, from the hashes its provenance records."""
+    provenance = _read_provenance(folder) or {}
+    listing = sorted((rel, meta["sha256"]) for rel, meta in provenance["files"].items())
+    return _fingerprint(listing)
+
+
+def _fingerprint(listing: list[tuple[str, str]]) -> str:
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
 
@@ -747,7 +754,8 @@ def _default_embeddings(settings: Settings) -> DefaultEmbeddings:
     embeddings = DefaultEmbeddings(lambda: _load(source, settings))
     model = provision_query_model(
         folder,
-        model_fingerprint(settings),
+        # The folder was just checked; model_fingerprint(settings) would check it again.
+        _provisioned_fingerprint(folder),
         lambda: embeddings.documents,
         E5_PROMPTS["query"],
     )

@@ -258,41 +258,31 @@ def test_a_quote_runs_on_when_the_speaker_goes_on(assistant: Assistant) -> None:
 
 
 @pytest.mark.parametrize(
-    ("question", "answered"),
+    ("question", "answer"),
     [
-        ("How many people were injured in the Moscow concert hall attack?", False),
-        ("كم عدد الجرحى في هجوم قاعة الحفلات في موسكو؟", False),
-        ("How many people died in the Moscow concert hall attack?", True),
-        ("كم شخصا لقوا حتفهم في هجوم موسكو؟", True),
+        # A count of the dead does not answer a question about the injured.
+        ("How many people were injured in the Moscow concert hall attack?", None),
+        ("كم عدد الجرحى في هجوم قاعة الحفلات في موسكو؟", None),
+        ("How many people died in the Moscow concert hall attack?", "140"),
+        ("كم شخصا لقوا حتفهم في هجوم موسكو؟", "140"),
+        # A name the question already says is not an answer: the article names the branch
+        # ("المعروف باسم ولاية خراسان"), never its leader.
+        ("ما اسم قائد فرع ولاية خراسان التابع لتنظيم الدولة الإسلامية؟", None),
+        ("ما اسم أمير ولاية خراسان التابعة لتنظيم الدولة؟", None),
+        ("ما اسم فرع التنظيم الذي نفذ هجوم موسكو؟", "خراسان"),
+        ("What is the name of the branch that carried out the Moscow attack?", "خراسان"),
     ],
 )
-def test_a_count_of_the_dead_does_not_answer_a_question_about_the_injured(
-    assistant: Assistant, question: str, answered: bool
+def test_an_asked_for_count_or_name_must_be_the_one_asked_about(
+    assistant: Assistant, question: str, answer: str | None
 ) -> None:
     a = assistant.ask(question)
-    assert a.abstained is not answered
-    assert ("140" in a.answer) is answered
+    assert a.abstained is (answer is None)
+    if answer is not None:
+        assert answer in a.answer
 
 
 def test_a_short_question_about_a_name_finds_it(assistant: Assistant) -> None:
     # Two words of English share nothing with the Arabic text but the name, written "فوشيه،".
     a = assistant.ask("Who is Foucher?")
     assert not a.abstained and "فوشيه" in a.answer
-
-
-@pytest.mark.parametrize(
-    ("question", "answered"),
-    [
-        ("ما اسم قائد فرع ولاية خراسان التابع لتنظيم الدولة الإسلامية؟", False),
-        ("ما اسم أمير ولاية خراسان التابعة لتنظيم الدولة؟", False),
-        ("ما اسم فرع التنظيم الذي نفذ هجوم موسكو؟", True),
-        ("What is the name of the branch that carried out the Moscow attack?", True),
-    ],
-)
-def test_a_name_the_question_already_says_is_not_an_answer(
-    assistant: Assistant, question: str, answered: bool
-) -> None:
-    # The article names the branch ("المعروف باسم ولاية خراسان"), never its leader.
-    a = assistant.ask(question)
-    assert a.abstained is not answered
-    assert ("خراسان" in a.answer) is answered
