@@ -1,17 +1,20 @@
 """The FAISS index on disk: built once per (document, model, chunking), verified on every load.
 
 LangChain's ``FAISS.save_local``/``load_local`` pickle the docstore, and unpickling a file that
-someone could have replaced runs their code. So the vectors go through FAISS's own binary format
-and the passages through JSON, and a manifest records what the index was built from plus a
-SHA-256 of each file. Nothing here ever unpickles, and a stray ``index.pkl`` is never opened.
+someone could have replaced runs their code. So the vectors are stored as a NumPy ``.npy`` array
+(``vectors.npy``) and the passages as JSON, and a manifest records what the index was built from
+plus a SHA-256 of each file. Nothing here ever unpickles, and a stray ``index.pkl`` is never
+opened. The FAISS index (exact inner product, ``IndexFlatIP``) is made from the vectors on every
+load: a flat index is nothing but its vectors, and so FAISS's own file reader never sees a file
+from disk.
 
 Loading trusts nothing it can check: the manifest must name the same document, model and chunk
 size; each file must match its checksum; the passages must be exactly those the chunker makes of
 the document now (so an edited ``units.json`` is refused even with a rewritten manifest, and a
-changed chunker rebuilds by itself); and ``index.faiss`` is read by a strict parser of FAISS's
-flat inner-product layout (a header and a float array) rather than by FAISS's general C++
-deserializer, so a crafted file never reaches that. Anything that does not match is rebuilt,
-never used.
+changed chunker rebuilds by itself); ``vectors.npy`` must hold one float32 vector per passage,
+in C order (its header is read first, with NumPy's own reader, so a header claiming a giant shape
+allocates nothing; then the array, with ``np.load(allow_pickle=False)``); and every vector must
+be unit length. Anything that does not match is rebuilt, never used.
 
 Builds write into a temporary folder beside the index and rename it into place under a file
 lock, so a crash or a concurrent build leaves either the previous complete index or none, and
@@ -28,7 +31,6 @@ import os
 import platform
 import re
 import shutil
-import struct
 import sys
 import time
 from collections.abc import Iterator
@@ -52,16 +54,11 @@ from .document import Document
 
 #: Bump when the stored layout changes, so older indexes are rebuilt. (Chunker changes need no
 #: bump: stored passages are compared with the chunker's output on every load.)
-FORMAT_VERSION = 1
-INDEX_FILE, UNITS_FILE, MANIFEST_FILE = "index.faiss", "units.json", "manifest.json"
-_FILES = (INDEX_FILE, UNITS_FILE)
+FORMAT_VERSION = 2  # 1 kept the vectors in FAISS's own index.faiss
+VECTORS_FILE, UNITS_FILE, MANIFEST_FILE = "vectors.npy", "units.json", "manifest.json"
+_FILES = (VECTORS_FILE, UNITS_FILE)
 _LOCK_TIMEOUT_S = 600
 _MANIFEST_MAX_BYTES = 1 << 20  # a real one is under 2 KB; do not read a planted giant
-# FAISS's IndexFlatIP on disk (faiss/impl/index_write.cpp): fourcc "IxFI"; d (int32); ntotal,
-# two unused int64s; is_trained (bool); metric (int32, 0 = inner product); then the vectors as a
-# length-prefixed float array (uint64 count of floats, then the floats).
-_FLAT_IP_FOURCC = b"IxFI"
-_FLAT_HEADER = struct.Struct("<4siqqq?iQ")
 _LEFTOVER = re.compile(r"\.(tmp|old)-\d+$")
 
 
@@ -321,12 +318,8 @@ def _write(
     if vectors.ndim != 2 or len(vectors) != len(units) or not np.isfinite(vectors).all():
         raise IndexStoreError(f"the embedding model returned unusable vectors {vectors.shape}")
     faiss.normalize_L2(vectors)  # inner product must be cosine whatever the model returns
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    try:
-        faiss.write_index(index, str(tmp / INDEX_FILE))
-    except RuntimeError as e:  # FAISS reports a failed write (disk full...) as RuntimeError
-        raise OSError(f"FAISS could not write {INDEX_FILE}: {_first_line(e)}") from None
+    with (tmp / VECTORS_FILE).open("wb") as f:
+        np.save(f, vectors, allow_pickle=False)
     (tmp / UNITS_FILE).write_text(
         json.dumps(_payload(chunks, units), ensure_ascii=False), encoding="utf-8"
     )
@@ -347,18 +340,32 @@ def _write(
             os.fsync(f.fileno())
 
 
-def _read_flat_ip(path: Path, dim: int, count: int) -> np.ndarray:
-    """The vectors of a FAISS IndexFlatIP file holding exactly ``count`` vectors of ``dim``;
-    ValueError for anything else (another index type, another size, trailing bytes)."""
-    data = path.read_bytes()
-    if len(data) < _FLAT_HEADER.size:
-        raise ValueError("index.faiss is too short")
-    fourcc, d, ntotal, _, _, _, metric, n_floats = _FLAT_HEADER.unpack_from(data)
-    if (fourcc, d, ntotal, metric) != (_FLAT_IP_FOURCC, dim, count, faiss.METRIC_INNER_PRODUCT):
-        raise ValueError(f"index.faiss is not a flat inner-product index of {count}x{dim}")
-    if n_floats != dim * count or len(data) != _FLAT_HEADER.size + 4 * n_floats:
-        raise ValueError("index.faiss has the wrong length")
-    return np.frombuffer(data, "<f4", offset=_FLAT_HEADER.size).reshape(count, dim).copy()
+def _read_vectors(path: Path, count: int, dim: int) -> np.ndarray:
+    """The vectors in ``vectors.npy`` if it holds exactly ``count`` float32 vectors of ``dim``
+    values in C order, and nothing after them; ValueError saying what it holds otherwise."""
+    with path.open("rb") as f:
+        # The header first: np.load would allocate whatever shape a header claims.
+        try:
+            version = np.lib.format.read_magic(f)
+        except ValueError:  # a pickle, an .npz archive, anything else
+            raise ValueError("it is not a .npy file") from None
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"it is in .npy format {version}, not 1.0 or 2.0")
+        if shape != (count, dim) or dtype != np.float32 or fortran_order:
+            order = "Fortran" if fortran_order else "C"
+            raise ValueError(
+                f"it holds a {shape} {dtype} array in {order} order, not "
+                f"({count}, {dim}) float32 in C order"
+            )
+        f.seek(0)
+        vectors = np.load(f, allow_pickle=False)
+        if f.read(1):
+            raise ValueError("it has bytes after its array")
+    return vectors
 
 
 def _first_line(e: BaseException) -> str:
@@ -397,7 +404,6 @@ def _try_load(
         dim, count = manifest.get("dim"), manifest.get("count")
         if not (isinstance(dim, int) and isinstance(count, int) and 0 < dim <= 65536):
             return None, "its manifest does not give the vectors' shape"
-        vectors = _read_flat_ip(path / INDEX_FILE, dim, count)
         stored = json.loads((path / UNITS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as e:
         return None, f"it is unreadable ({type(e).__name__}: {_first_line(e)})"
@@ -407,11 +413,16 @@ def _try_load(
     units = make_units(chunks)
     if stored != _payload(chunks, units):
         return None, f"{UNITS_FILE} does not match the document's passages"
-    if len(vectors) != len(units):
-        return None, f"{INDEX_FILE} holds {len(vectors)} vectors for {len(units)} passages"
+    # Checked before the vectors are read, which bounds what reading them can allocate.
+    if count != len(units):
+        return None, f"its manifest counts {count} vectors for {len(units)} passages"
+    try:
+        vectors = _read_vectors(path / VECTORS_FILE, count, dim)
+    except (OSError, ValueError) as e:
+        return None, f"{VECTORS_FILE} is unusable: {_first_line(e)}"
     norms = np.linalg.norm(vectors, axis=1)
     if not (np.isfinite(vectors).all() and np.allclose(norms, 1.0, atol=1e-3)):
-        return None, f"{INDEX_FILE} holds vectors that are not unit length"
+        return None, f"{VECTORS_FILE} holds vectors that are not unit length"
 
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)

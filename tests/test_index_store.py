@@ -160,7 +160,7 @@ def test_manifest_records_what_the_index_was_built_from(
     assert m["count"] == len(assistant.index.units) and m["dim"] == 384
     for lib in ("faiss-cpu", "numpy", "torch", "sentence-transformers", "python"):
         assert m["versions"][lib], lib
-    assert set(m["files"]) == {"index.faiss", "units.json"}
+    assert set(m["files"]) == {"vectors.npy", "units.json"}
     for name, digest in m["files"].items():
         assert _sha256(assistant.index.path / name) == digest
     on_disk = json.loads((assistant.index.path / "manifest.json").read_text(encoding="utf-8"))
@@ -184,13 +184,18 @@ def test_index_info_prints_the_manifest(assistant: Assistant, index_dir: Path) -
 def test_the_index_folder_holds_no_pickle(assistant: Assistant) -> None:
     folder = assistant.index.path
     assert sorted(p.name for p in folder.iterdir()) == [
-        "index.faiss",
         "manifest.json",
         "units.json",
+        "vectors.npy",
     ]
     for p in folder.iterdir():
         assert not p.read_bytes().startswith(b"\x80")  # pickle protocol 2+ opens with PROTO
-    assert (folder / "index.faiss").read_bytes()[:4] == b"IxFI"  # FAISS's flat IP index
+    # A plain float32 array, exactly the vectors the FAISS index was made from.
+    vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous
+    assert np.array_equal(vectors, assistant.index.vectors)
+    index = assistant.index.vectorstore.index
+    assert np.array_equal(index.reconstruct_n(0, index.ntotal), vectors)
     json.loads((folder / "units.json").read_text(encoding="utf-8"))
     json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
 
@@ -228,20 +233,20 @@ def _flip(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncated", "flipped bytes"])
-def test_a_damaged_index_faiss_is_rebuilt_and_answers_stay_right(
+def test_a_damaged_vectors_npy_is_rebuilt_and_answers_stay_right(
     assistant: Assistant,
     tmp_path: Path,
     damage: Callable[[Path], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder = _copy_article_index(assistant, tmp_path)
-    damage(folder / "index.faiss")
+    damage(folder / "vectors.npy")
     settings = Settings.from_env(env={}, index_dir=tmp_path)
     bot = Assistant(settings)
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert _reasons(err) == [
-        "sanad: rebuilding the index of article.txt (packaged): index.faiss does not match its "
+        "sanad: rebuilding the index of article.txt (packaged): vectors.npy does not match its "
         "checksum"
     ]
     _assert_is_the_right_index(bot.index, settings)
@@ -290,21 +295,74 @@ def _wrong_types(folder: Path) -> None:
     (folder / "units.json").write_text('{"chunks": "rm -rf /", "units": [[1, 2]]}', "utf-8")
 
 
+def _stored_vectors(folder: Path) -> np.ndarray:
+    return np.load(folder / "vectors.npy", allow_pickle=False)
+
+
+def _save_vectors(folder: Path, vectors: np.ndarray) -> None:
+    with (folder / "vectors.npy").open("wb") as f:
+        np.save(f, vectors)
+
+
 def _vectors_swapped_for_noise(folder: Path) -> None:
-    # A well-formed FAISS file of the right shape, holding vectors that are not unit length.
-    index = faiss.read_index(str(folder / "index.faiss"))
-    noise = np.random.default_rng(0).normal(size=(index.ntotal, index.d)).astype("float32")
-    replaced = faiss.IndexFlatIP(index.d)
-    replaced.add(noise * 3)
-    faiss.write_index(replaced, str(folder / "index.faiss"))
+    # A well-formed array of the right shape, holding vectors that are not unit length.
+    shape = _stored_vectors(folder).shape
+    noise = np.random.default_rng(0).normal(size=shape).astype("float32")
+    _save_vectors(folder, noise * 3)
 
 
-def _another_faiss_index_type(folder: Path) -> None:
-    # A different FAISS index type never reaches FAISS's general deserializer.
-    index = faiss.read_index(str(folder / "index.faiss"))
-    hnsw = faiss.IndexHNSWFlat(index.d, 8, faiss.METRIC_INNER_PRODUCT)
-    hnsw.add(index.reconstruct_n(0, index.ntotal))
-    faiss.write_index(hnsw, str(folder / "index.faiss"))
+def _vectors_as_float64(folder: Path) -> None:
+    _save_vectors(folder, _stored_vectors(folder).astype("float64"))
+
+
+def _vectors_in_fortran_order(folder: Path) -> None:
+    _save_vectors(folder, np.asfortranarray(_stored_vectors(folder)))
+
+
+def _one_vector_short(folder: Path) -> None:
+    _save_vectors(folder, _stored_vectors(folder)[:-1])
+
+
+def _header_claims_a_giant_shape(folder: Path) -> None:
+    # Read as it claims, this would ask for 1.5 TB.
+    data = _stored_vectors(folder)
+    with (folder / "vectors.npy").open("wb") as f:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, data.shape[1])}
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(data.tobytes())
+
+
+def _manifest_count_edited(folder: Path) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["count"] = 10**12
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _truncated_vectors(folder: Path) -> None:
+    _truncate(folder / "vectors.npy")
+
+
+def _bytes_after_the_array(folder: Path) -> None:
+    with (folder / "vectors.npy").open("ab") as f:
+        f.write(b"\0" * 64)
+
+
+def _an_npz_archive(folder: Path) -> None:
+    vectors = _stored_vectors(folder)
+    with (folder / "vectors.npy").open("wb") as f:
+        np.savez(f, vectors=vectors)
+
+
+def _an_old_format_index(folder: Path) -> None:
+    # What FORMAT_VERSION 1 wrote: the vectors in FAISS's own file instead of vectors.npy.
+    flat = faiss.IndexFlatIP(_stored_vectors(folder).shape[1])
+    flat.add(_stored_vectors(folder))
+    faiss.write_index(flat, str(folder / "index.faiss"))
+    (folder / "vectors.npy").unlink()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format"] = 1
+    manifest["files"] = {"index.faiss": "", "units.json": ""}  # filled in by _fix_manifest
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -313,10 +371,32 @@ def _another_faiss_index_type(folder: Path) -> None:
         (_swap_two_units, "units.json does not match the document's passages"),
         (_offsets_past_the_end, "units.json does not match the document's passages"),
         (_wrong_types, "units.json does not match the document's passages"),
-        (_vectors_swapped_for_noise, "index.faiss holds vectors that are not unit length"),
-        (_another_faiss_index_type, "not a flat inner-product index"),
+        (_vectors_swapped_for_noise, "vectors.npy holds vectors that are not unit length"),
+        (_vectors_as_float64, "vectors.npy is unusable: it holds a ("),
+        (_vectors_in_fortran_order, "float32 array in Fortran order, not ("),
+        (_one_vector_short, "vectors.npy is unusable: it holds a ("),
+        (_header_claims_a_giant_shape, "it holds a (1000000000000, 384) float32 array"),
+        (_manifest_count_edited, "its manifest counts 1000000000000 vectors for"),
+        (_truncated_vectors, "vectors.npy is unusable: "),
+        (_bytes_after_the_array, "vectors.npy is unusable: it has bytes after its array"),
+        (_an_npz_archive, "vectors.npy is unusable: it is not a .npy file"),
+        (_an_old_format_index, "it was built with a different format"),
     ],
-    ids=["swapped units", "offsets past the end", "wrong types", "noise vectors", "hnsw"],
+    ids=[
+        "swapped units",
+        "offsets past the end",
+        "wrong types",
+        "noise vectors",
+        "float64",
+        "fortran order",
+        "one short",
+        "giant header",
+        "count edited",
+        "truncated",
+        "trailing bytes",
+        "npz",
+        "old format",
+    ],
 )
 def test_tampering_with_a_matching_manifest_is_refused_without_unpickling(
     small: Settings,
@@ -336,23 +416,70 @@ def test_tampering_with_a_matching_manifest_is_refused_without_unpickling(
     assert reason in line, err
     assert "Traceback" not in err
     _assert_is_the_right_index(idx, small)
+    assert sorted(p.name for p in idx.path.iterdir()) == [
+        "manifest.json",
+        "units.json",
+        "vectors.npy",
+    ]
+
+
+class _Exploit:
+    """Unpickling one creates ``marker``: proof that something unpickled it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("kind", ["pickle", "object array"])
+def test_a_pickle_planted_as_vectors_npy_is_refused_without_unpickling(
+    small: Settings,
+    tmp_path: Path,
+    kind: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "pwned"
+    folder = load_index(small).path
+    shape = _stored_vectors(folder).shape
+    planted = np.full(shape, None, dtype=object)
+    planted[0, 0] = _Exploit(marker)
+    if kind == "pickle":
+        (folder / "vectors.npy").write_bytes(pickle.dumps(planted))
+        reason = "vectors.npy is unusable: it is not a .npy file"
+    else:  # a genuine .npy file, whose object array numpy stores as a pickle
+        with (folder / "vectors.npy").open("wb") as f:
+            np.save(f, planted, allow_pickle=True)
+        reason = f"vectors.npy is unusable: it holds a {shape} object array"
+    _fix_manifest(folder)
+    capsys.readouterr()
+    with _no_unpickling(monkeypatch):
+        idx = load_index(small)
+    (line,) = _reasons(capsys.readouterr().err)
+    assert reason in line
+    assert not marker.exists()
+    _assert_is_the_right_index(idx, small)
+    # The payload was live: loading it as numpy allows, with allow_pickle=True, would run it.
+    planted_again = tmp_path / "planted.npy"
+    np.save(planted_again, planted, allow_pickle=True)
+    np.load(planted_again, allow_pickle=True)
+    assert marker.exists()
 
 
 def test_a_planted_langchain_pickle_is_never_loaded(
     assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (Path.touch, (marker,))
-
-    payload = pickle.dumps(Exploit())
+    payload = pickle.dumps(_Exploit(marker))
     folder = _copy_article_index(assistant, tmp_path / "indexes")
     # Where LangChain's FAISS.save_local would put its docstore pickle, beside a FAISS file.
-    (folder / "index.pkl").write_bytes(payload)
-    (tmp_path / "indexes" / "index.pkl").write_bytes(payload)
-    (tmp_path / "indexes" / "index.faiss").write_bytes((folder / "index.faiss").read_bytes())
+    flat = faiss.IndexFlatIP(assistant.index.vectors.shape[1])
+    flat.add(assistant.index.vectors)
+    for where in (folder, tmp_path / "indexes"):
+        (where / "index.pkl").write_bytes(payload)
+        faiss.write_index(flat, str(where / "index.faiss"))
 
     settings = Settings.from_env(env={}, index_dir=tmp_path / "indexes")
     with _no_unpickling(monkeypatch):
@@ -574,7 +701,7 @@ def test_an_unwritable_index_dir_that_needs_a_build_is_one_clear_error(
     assistant: Assistant, model: tuple[str, str], unwritable_root: Path, state: str
 ) -> None:
     if state == "damaged":
-        _truncate(_copy_article_index(assistant, unwritable_root) / "index.faiss")
+        _truncate(_copy_article_index(assistant, unwritable_root) / "vectors.npy")
     _make_read_only(unwritable_root)
     settings = assistant.settings.replace(index_dir=unwritable_root)
     with _as_nobody(), pytest.raises(IndexStoreError) as e:
