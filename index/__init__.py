@@ -6,6 +6,8 @@ Public API::
     from index import Settings, load_index
     idx = load_index(Settings.from_env())   # loads or builds the index, verifying it
     idx.document.text, idx.chunks, idx.units, idx.vectorstore, idx.embeddings
+    idx.unit_scores(qvec)                   # FAISS's score of every unit, in unit order
+    idx.search_units(qvec, k)               # the k best (Unit, score), best first
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 from filelock import FileLock, Timeout
 from langchain_community.docstore.in_memory import InMemoryDocstore
 from langchain_community.vectorstores import FAISS
@@ -90,6 +91,35 @@ class Index:
     @property
     def embeddings(self) -> Embeddings:
         return self.vectorstore.embedding_function  # type: ignore[return-value]
+
+    def unit_scores(self, qvec: npt.ArrayLike) -> np.ndarray:
+        """The inner product of the query vector with every unit, in unit order, as FAISS
+        computes it: cosine similarity when the query is unit length, as embeddings are."""
+        index = self.vectorstore.index
+        scores, ids = index.search(self._query(qvec), index.ntotal)
+        out = np.empty(index.ntotal, dtype=np.float32)
+        # FAISS answers best first; its ids are positions, and unit i was added i-th.
+        out[ids[0]] = scores[0]
+        return out
+
+    def search_units(self, qvec: npt.ArrayLike, k: int) -> list[tuple[Unit, float]]:
+        """The ``k`` units (fewer if there are fewer) with the highest inner product with the
+        query vector, best first, from the FAISS index."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        index = self.vectorstore.index
+        scores, ids = index.search(self._query(qvec), min(k, index.ntotal))
+        return [(self.units[i], float(s)) for i, s in zip(ids[0], scores[0], strict=True)]
+
+    def _query(self, qvec: npt.ArrayLike) -> np.ndarray:
+        """``qvec`` as the (1, dim) C-ordered float32 array FAISS searches with."""
+        q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
+        if q.shape[1] != self.vectorstore.index.d:
+            raise ValueError(
+                f"a query vector of {q.shape[1]} values for an index of "
+                f"{self.vectorstore.index.d}-dimensional vectors"
+            )
+        return q
 
 
 def _log(message: str) -> None:

@@ -217,6 +217,36 @@ def test_no_sanad_module_can_unpickle() -> None:
     assert hits == []
 
 
+# --- searching through FAISS -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", [KILLED_QUESTION, "من نفذ هجوم موسكو؟"])
+def test_unit_scores_are_faiss_scores_in_unit_order(assistant: Assistant, question: str) -> None:
+    idx = assistant.index
+    qvec = np.asarray(idx.embeddings.embed_query(question), dtype="float32")
+    scores = idx.unit_scores(qvec)
+    assert scores.shape == (len(idx.units),) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, idx.vectors @ qvec, atol=1e-5)
+    # A list or float64 vector is the same query.
+    np.testing.assert_allclose(idx.unit_scores(qvec.astype("float64").tolist()), scores)
+
+
+def test_search_units_gives_the_best_units_first(assistant: Assistant) -> None:
+    idx = assistant.index
+    qvec = np.asarray(idx.embeddings.embed_query(KILLED_QUESTION), dtype="float32")
+    by_numpy = idx.vectors @ qvec
+    hits = idx.search_units(qvec, 5)
+    assert [u for u, _ in hits] == [idx.units[i] for i in np.argsort(-by_numpy)[:5]]
+    np.testing.assert_allclose([s for _, s in hits], np.sort(by_numpy)[::-1][:5], atol=1e-5)
+    assert "140" in idx.document.text[hits[0][0].start : hits[0][0].end]
+    everything = idx.search_units(qvec, 10_000)  # more than there are: all of them, best first
+    assert sorted(u.unit_id for u, _ in everything) == [u.unit_id for u in idx.units]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        idx.search_units(qvec, 0)
+    with pytest.raises(ValueError, match="query vector of 3 values"):
+        idx.unit_scores(np.ones(3))
+
+
 # --- damaged and tampered files ----------------------------------------------------------------
 
 
