@@ -18,19 +18,31 @@ from .errors import HistoryError
 
 Message = dict[str, str]
 
-# Words that point back into the conversation.
-_ANAPHORA_EN = re.compile(
-    r"\b(it|its|he|him|his|she|her|they|them|their|this|that|these|those|there|then|the group"
-    r"|the attack|the suspects|the branch|the same)\b",
+# A question leans on the conversation only when it cannot stand alone: it refers back with a
+# pronoun or a demonstrative that it does not resolve itself, opens by continuing the previous
+# turn ("and…", "و…"), or has no subject of its own (one content word at most: "Why?", "متى؟").
+# A question with its own subject ("What did France do after the attack?") is searched alone,
+# in either language, so an earlier topic cannot drag retrieval away from a new one.
+_PRONOUN_EN = re.compile(
+    r"\b(?:it|its|itself|he|him|his|himself|she|her|hers|herself|they|them|their|theirs"
+    r"|themselves|this|these|those|the same)\b"
+    # "that", "there" and "then" are also a conjunction, an existential and a connective; they
+    # point back only where they end the question ("What caused that?", "What happened there?").
+    r"|\b(?:that|there|then)\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
+_LEAD_EN = re.compile(r"^\s*(?:and|so|also|but|then)\b", re.IGNORECASE)
+# A capitalised word before the pronoun, other than the first word, names what it refers to:
+# "What did Avril Haines say about her job?" resolves "her" itself.
+_NAME_EN = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'-]+")
 # Not هو/هي/هم: in "من هو …؟" and "ما هي …؟" they are the copula, not a reference back.
-_ANAPHORA_AR = frozenset(normalize(w) for w in "ذلك هذا هذه تلك هناك هؤلاء".split())
+_ANAPHORA_AR = frozenset(normalize(w) for w in "ذلك هذا هذه تلك هناك هؤلاء هنالك".split())
 # An Arabic word ending in an attached pronoun (منصبه, زعيمها, قادتهم); ة is excluded by
 # checking the original spelling, since normalisation folds ة into ه.
 _PRONOUN_SUFFIX_AR = re.compile(r"[\u0621-\u064a]{2,}(?:ه|ها|هم|هما)$")
-_FOLLOWUP_LEAD_AR = re.compile(r"^و(?:ما|من|متى|اين|أين|كم|كيف|لماذا|هل|ماذا)")
-_FEW_CONTENT_WORDS = 2
+# و or ف before a question word continues the previous turn ("وما هو منصبه؟", "فمتى؟").
+_FOLLOWUP_LEAD_AR = re.compile(r"^[وف](?:ما|من|متى|اين|أين|كم|كيف|لماذا|هل|ماذا|أي|اي|إلى|الى)")
+_FEW_CONTENT_WORDS = 1
 
 
 def normalise_history(history: Sequence[Any] | None) -> list[Message]:
@@ -55,8 +67,11 @@ def normalise_history(history: Sequence[Any] | None) -> list[Message]:
 
 
 def is_followup(question: str) -> bool:
-    """Whether ``question`` needs the conversation to be understood."""
-    if _ANAPHORA_EN.search(question):
+    """Whether ``question`` needs the conversation to be understood (see the comment above)."""
+    if _LEAD_EN.match(question):
+        return True
+    m = _PRONOUN_EN.search(question)
+    if m and not _NAME_EN.search(question[: m.start()]):
         return True
     words = question.strip().split()
     if words and _FOLLOWUP_LEAD_AR.match(words[0]):
