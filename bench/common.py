@@ -24,7 +24,8 @@ from filelock import FileLock
 
 # The evidence rule and the question loader are the ones `sanad eval` uses, imported rather than
 # copied so that the benchmark and the eval can never disagree about what "found" means.
-from qa.evaluation import _has, load_questions
+from qa.evaluation import holds as _has
+from qa.evaluation import load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"

@@ -39,7 +39,8 @@ from typing import Any
 from common import QUESTION_FILES, machine, percentile, write_section
 
 from qa import Answer, Assistant, BackendError
-from qa.evaluation import _has, load_questions
+from qa.evaluation import holds as _has
+from qa.evaluation import load_questions
 from qa.generative import _cited
 
 HEADING = "Generative vs extractive answers"
@@ -498,7 +499,7 @@ def report(
     parts += [
         "",
         "Columns: *cites ev.* = a source the answer cites ([n]) holds the question's gold evidence "
-        "(`qa.evaluation._has`, as in `sanad eval`); *kw* = every group of the question's "
+        "(`qa.evaluation.holds`, as in `sanad eval`); *kw* = every group of the question's "
         '`answer_any` keywords occurs in the answer; "–" = nothing to check (unanswerable, '
         "abstained, or no keywords). The generative columns score the LLM's own text, also when "
         "the grounding check rejected it and the extractive answer was shown instead (*grounded* "

@@ -179,7 +179,7 @@ Notes:
   first session by a helper who saw neither the pipeline nor the earlier files, and then used to
   find what fails; heldout3 was written the same way and run only for these reports.
   Found = the gold evidence string appears in a returned passage after `index.normalize` and
-  whitespace squeezing, the rule of `sanad eval` (`qa.evaluation._has`).
+  whitespace squeezing, the rule of `sanad eval` (`qa.evaluation.holds`).
   MRR@4 counts 0 for evidence outside the first 4 passages.
 - The {n_follow} follow-ups get their history only in (a), which anchors them to the previous
   question; (b)-(d) search the follow-up question alone, as a plain retriever would.

@@ -35,6 +35,9 @@ class Answer:
     backend: str = "extractive"
     # The standalone query actually used for retrieval (differs from ``question`` on follow-ups).
     query: str | None = None
+    # The answer decision's fitted probability that the quoted passage answers the question
+    # (on a refusal, that the closest sentence would have): comparable across questions.
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

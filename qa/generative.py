@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,10 @@ from index import (
     tokenize,
 )
 
-from .answer import Language, Source
+from .answer import Answer, Language, Source
+from .backends import Context
 from .errors import BackendError
+from .extractive import ExtractiveBackend
 from .names import place_names
 
 log = logging.getLogger(__name__)
@@ -519,3 +522,52 @@ def check_grounding(answer: str, sources: Sequence[Source], question: str) -> st
 
 def _cited(text: str) -> set[int]:
     return {int(n) for m in _CITATIONS.finditer(text) for n in re.split(r"[,،]", m[1])}
+
+
+# --- the backend ---------------------------------------------------------------------------
+
+
+class GenerativeBackend:
+    """An LLM's answer from the sources, shown as fact only if it passes the grounding check;
+    otherwise the extractive answer is shown, with ``grounded=False`` and the reason."""
+
+    def __init__(self, spec: str, model: BaseChatModel, fallback: ExtractiveBackend) -> None:
+        self.name = spec
+        self.model = model
+        self.fallback = fallback
+
+    def standalone(
+        self, question: str, history: Sequence[dict[str, str]], language: Language
+    ) -> str | None:
+        query = rewrite_followup(self.model, question, history, language)
+        # A rewrite that echoes the follow-up or an earlier turn lost the conversation: the
+        # anchored query (previous question + follow-up) is better than either.
+        if query == question or query in {m["content"] for m in history}:
+            return None
+        return query
+
+    def stream(self, ctx: Context) -> Iterator[str | Answer]:
+        fallback = replace(self.fallback.answer(ctx), backend=self.name)
+        if fallback.abstained:
+            # "Not in the article" is sanad's call: a small model asked anyway invents.
+            yield fallback.answer
+            yield fallback
+            return
+        prompt = build_messages(ctx.question, ctx.language, ctx.sources, ctx.history)
+        pieces: list[str] = []
+        try:
+            for piece in stream_answer(self.model, prompt):
+                pieces.append(piece)
+                yield piece
+        except Exception as e:
+            if not pieces and isinstance(e, BackendError):
+                raise  # nothing shown yet: the user should learn the backend is down
+            # A stream cut short (or a prompt over the model's context) still gets an answer.
+            yield replace(fallback, grounded=False, reason=f"the LLM failed: {e}")
+            return
+        generated = "".join(pieces).strip()
+        why = check_grounding(generated, ctx.sources, ctx.question)
+        if why is not None:
+            yield replace(fallback, grounded=False, reason=why)
+            return
+        yield replace(fallback, answer=generated)

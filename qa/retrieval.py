@@ -21,11 +21,8 @@ Three signals, fused with weights that depend on the question's language:
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -67,6 +64,16 @@ class Hit:
     lexical: float  # normalised BM25 / exact-match share, 0..1
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval found for one question: the ranked passages, and the dense similarity of
+    the question with every unit (the answer decision reads sentences' similarities from it)."""
+
+    query: str  # the text searched with (a follow-up anchored to the conversation, or the question)
+    hits: list[Hit]
+    unit_cos: np.ndarray  # per unit, averaged over the question's formulations
+
+
 class Retrieval:
     """Language-aware hybrid search over one index. Thread-safe: read-only after construction."""
 
@@ -93,22 +100,24 @@ class Retrieval:
                     self._by_skeleton.setdefault(sk, set()).add(i)
         self._n = n
         self._unit_chunk = np.array([u.chunk_id for u in index.units])
-        self._background = _background_vectors(index)
 
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.index.embeddings.embed_query(query), dtype="float32")
 
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the question with every unit."""
-        return self.index.vectors @ qvec
+        """Cosine similarity of the question with every unit, from the FAISS index."""
+        return self.index.unit_scores(qvec)
 
-    def off_topic_margin(self, qvec: np.ndarray, hit: Hit) -> float:
-        """How much better the best passage matches the question than the best off-topic
-        reference sentence does. Raw cosines shift with a question's length and language, so
-        "not in the article" is judged against this yardstick rather than a fixed cosine. The
-        passage's fused score counts: names and numbers shared with the question are evidence
-        that the question is about the article."""
-        return hit.score - float((self._background @ qvec).max())
+    def retrieve(self, query: str, question: str, language: str, k: int) -> Retrieved:
+        """The ``k`` best passages for ``question``, searched as ``query`` (which anchors a
+        follow-up to the conversation; the bare question then counts as much)."""
+        qvec = self.embed_query(query)
+        if query == question:
+            hits = self.search(query, k, language=language, qvec=qvec)
+            return Retrieved(query, hits, self.dense_scores(qvec))
+        svec = self.embed_query(question)
+        hits = self.search(query, k, language=language, qvec=qvec, also=(question, svec))
+        return Retrieved(query, hits, (self.dense_scores(qvec) + self.dense_scores(svec)) / 2)
 
     def search(
         self,
@@ -180,32 +189,6 @@ class Retrieval:
                         found |= chunks
             out[list(found)] += 1
         return out / (len(names) + len(numbers))
-
-
-def _background_vectors(index: Index) -> np.ndarray:
-    """The off-topic reference sentences, embedded once per model and cached beside the
-    indexes (embedding them took seconds at every start). A cache file that does not load as
-    a plain float array of the right shape is recomputed; np.load never unpickles here."""
-    text = resources.files("qa").joinpath("data", "background.txt").read_text("utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    key = hashlib.sha256(f"{index.manifest['model_fingerprint']}\n{text}".encode()).hexdigest()
-    path = index.path.parent / "background" / f"{key[:24]}.npy"
-    shape = (len(lines), index.vectors.shape[1])
-    try:
-        cached = np.load(path, allow_pickle=False)
-        if cached.shape == shape and cached.dtype == np.float32:
-            return cached
-    except (OSError, ValueError):
-        pass
-    vectors = np.asarray(index.embeddings.embed_documents(lines), dtype="float32")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
-        np.save(tmp, vectors, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache costs the embedding at each start, nothing more
-    return vectors
 
 
 class HybridRetriever(BaseRetriever):
