@@ -475,7 +475,7 @@ def report(
         f"{metadata.version('langchain-openai')}, temperature 0, max 512 tokens, read timeout "
         f"{LLM_TIMEOUT:.0f} s instead of the product's 60 s).",
         f"- Model: {model.describe()}. Evaluation only, not a product dependency.",
-        f"- Questions: `shared/eval/dev.jsonl`, {len(rows)} "
+        f"- Questions: `tests/data/dev.jsonl`, {len(rows)} "
         f"({', '.join(f'{sum(r.lang == lang for r in rows)} {lang}' for lang in langs)}), "
         "follow-ups with their history, unanswerable ones included. Each is asked once per path "
         'through one `Assistant`: `llm="extractive"` (the default) and '
