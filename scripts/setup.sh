@@ -10,6 +10,7 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 log=$(mktemp "${TMPDIR:-/tmp}/sanad-setup.XXXXXX.log")
+trap 'rm -f "$log"' EXIT  # kept only when a step fails (step drops the trap)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # step LABEL COMMAND...: runs COMMAND with its output in the log and prints LABEL and how it
@@ -27,6 +28,7 @@ step() {
   set -e
   if [ "$rc" != 0 ]; then
     echo "failed"
+    trap - EXIT
     echo "setup: the end of the log ($log has all of it):" >&2
     tail -n 25 "$log" >&2
     exit 1
@@ -103,4 +105,3 @@ else
   step "Debian packages${debs[*]:+ (${debs[*]})}" debian_packages
 fi
 step "embedding model and index (about 40 s the first time)" model
-rm -f "$log"
