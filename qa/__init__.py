@@ -8,11 +8,12 @@ Public API (other tools depend on it; keep it stable)::
     a.answer, a.language, a.abstained, a.sources, a.to_dict()
     for piece in bot.stream(question, history): ...   # str pieces, then the final Answer
     bot.embeddings                        # the LangChain Embeddings in use
+    Assistant(index_dir="...", top_k=2)   # any Settings field; a bad value is a ConfigError
 """
 
 from __future__ import annotations
 
-from index import Settings
+from index import ConfigError, Settings
 
 from .answer import Answer, Language, Source
 from .assistant import Assistant
@@ -22,6 +23,7 @@ __all__ = [
     "Answer",
     "Assistant",
     "BackendError",
+    "ConfigError",
     "HistoryError",
     "Language",
     "QuestionError",

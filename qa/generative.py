@@ -173,10 +173,10 @@ _SYSTEM = {
     ),
 }
 # No "say so if the passages do not answer": asked to refuse, a small model refused correct
-# answers too (MODELS.md). Whether the article answers is decided from retrieval instead.
+# answers too (MODELS.md, "Generators"). Whether the article answers is decided from retrieval.
 
 # The question comes before and again after the passages: small models lose a question that
-# only precedes a long context (MODELS.md).
+# only precedes a long context (MODELS.md, "Generators").
 _HUMAN = {
     "en": (
         "Question: {question}\n\n"

@@ -23,6 +23,7 @@ import pytest
 import semantra_multilingual
 import sentencepiece as spm
 import torch
+from conftest import DEV_FILE, load_jsonl
 from langchain_huggingface import HuggingFaceEmbeddings
 from sentencepiece import sentencepiece_model_pb2
 from tokenizers import Tokenizer
@@ -427,10 +428,7 @@ def test_questions_are_embedded_on_onnx_like_sentence_transformers(
     default: DefaultEmbeddings, paragraphs: list[str]
 ) -> None:
     assert default.query_encoder is not None  # the export is made and used
-    questions = [
-        json.loads(line)["question"]
-        for line in (Path(__file__).parents[2] / "shared/eval/dev.jsonl").read_text().splitlines()
-    ]
+    questions = [q["question"] for q in load_jsonl(DEV_FILE)]
     texts = questions + _sentences(" ".join(paragraphs))[:40]
     onnx = np.asarray([default.embed_query(t) for t in texts])
     torch_ = np.asarray([default.documents.embed_query(t) for t in texts])
