@@ -157,7 +157,7 @@ class Assistant:
             yield replace(fallback, grounded=False, reason=f"the LLM failed: {e}", backend=spec)
             return
         generated = "".join(pieces).strip()
-        why = check_grounding(generated, ctx.sources, ctx.question)
+        why = check_grounding(generated, ctx.sources)
         if why is not None:
             yield replace(fallback, grounded=False, reason=why, backend=spec)
             return
