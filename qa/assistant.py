@@ -44,7 +44,10 @@ _ABSTAIN_TEXT = {
     "ar": "لا يجيب المقال عن هذا السؤال: لم أجد فيه ما يدل على الجواب.",
     "en": "The article does not answer this question: nothing in it says so.",
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Bidi controls too: an override in a question would reorder the text it is echoed in.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @dataclass
