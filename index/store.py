@@ -22,12 +22,14 @@ by the next process that holds the lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import stat
 import struct
 import sys
 import time
@@ -35,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
@@ -99,9 +101,29 @@ def _log(message: str) -> None:
     print(f"sanad: {message}", file=sys.stderr, flush=True)
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file. A FIFO would block the read (and
+    the start) forever and a device such as /dev/zero never ends, so neither is read; nor is a
+    symbolic link, which no index sanad writes contains."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(f"{path.name} is a symbolic link") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -350,7 +372,8 @@ def _write(
 def _read_flat_ip(path: Path, dim: int, count: int) -> np.ndarray:
     """The vectors of a FAISS IndexFlatIP file holding exactly ``count`` vectors of ``dim``;
     ValueError for anything else (another index type, another size, trailing bytes)."""
-    data = path.read_bytes()
+    with _open_regular(path) as f:
+        data = f.read()
     if len(data) < _FLAT_HEADER.size:
         raise ValueError("index.faiss is too short")
     fourcc, d, ntotal, _, _, _, metric, n_floats = _FLAT_HEADER.unpack_from(data)
@@ -366,7 +389,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _read_manifest(path: Path) -> Any:
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         raw = f.read(_MANIFEST_MAX_BYTES + 1)
     if len(raw) > _MANIFEST_MAX_BYTES:
         raise ValueError("manifest.json is too large")
@@ -398,7 +421,8 @@ def _try_load(
         if not (isinstance(dim, int) and isinstance(count, int) and 0 < dim <= 65536):
             return None, "its manifest does not give the vectors' shape"
         vectors = _read_flat_ip(path / INDEX_FILE, dim, count)
-        stored = json.loads((path / UNITS_FILE).read_text(encoding="utf-8"))
+        with _open_regular(path / UNITS_FILE) as f:
+            stored = json.loads(f.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as e:
         return None, f"it is unreadable ({type(e).__name__}: {_first_line(e)})"
     # The passages follow from the document and the chunk size alone, so they are recomputed
