@@ -25,19 +25,21 @@ by the next process that holds the lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
@@ -126,9 +128,29 @@ def _log(message: str) -> None:
     print(f"sanad: {message}", file=sys.stderr, flush=True)
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file. A FIFO would block the read (and
+    the start) forever and a device such as /dev/zero never ends, so neither is read; nor is a
+    symbolic link, which no index sanad writes contains."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(f"{path.name} is a symbolic link") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -373,7 +395,7 @@ def _write(
 def _read_vectors(path: Path, count: int, dim: int) -> np.ndarray:
     """The vectors in ``vectors.npy`` if it holds exactly ``count`` float32 vectors of ``dim``
     values in C order, and nothing after them; ValueError saying what it holds otherwise."""
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         # The header first: np.load would allocate whatever shape a header claims.
         try:
             version = np.lib.format.read_magic(f)
@@ -403,7 +425,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _read_manifest(path: Path) -> Any:
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         raw = f.read(_MANIFEST_MAX_BYTES + 1)
     if len(raw) > _MANIFEST_MAX_BYTES:
         raise ValueError("manifest.json is too large")
@@ -434,7 +456,8 @@ def _try_load(
         dim, count = manifest.get("dim"), manifest.get("count")
         if not (isinstance(dim, int) and isinstance(count, int) and 0 < dim <= 65536):
             return None, "its manifest does not give the vectors' shape"
-        stored = json.loads((path / UNITS_FILE).read_text(encoding="utf-8"))
+        with _open_regular(path / UNITS_FILE) as f:
+            stored = json.loads(f.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as e:
         return None, f"it is unreadable ({type(e).__name__}: {_first_line(e)})"
     # The passages follow from the document and the chunk size alone, so they are recomputed

@@ -122,6 +122,12 @@ def test_control_characters_and_lone_surrogates_are_dropped(assistant: Assistant
     assert not a.abstained and "\ud800" not in a.question
 
 
+def test_bidi_controls_are_dropped(assistant: Assistant) -> None:
+    # A right-to-left override (or isolate, or mark) would reorder the text it is echoed in.
+    a = assistant.ask("\u202eمن هو كاليب فايس؟\u2066\u200f")
+    assert a.question == "من هو كاليب فايس؟" and not a.abstained
+
+
 def test_bad_history_is_a_question_error(assistant: Assistant) -> None:
     with pytest.raises(QuestionError, match="history"):
         assistant.ask("من هو كاليب فايس؟", history=[{"role": "robot", "content": "x"}])

@@ -317,66 +317,73 @@ def test_rewrite_followup_without_history_does_not_call_the_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "question"),
+    "answer",
     [
-        ("أسفر الهجوم على قاعة للحفلات الموسيقية في موسكو عن مقتل 140 شخصا [1].", Q_AR),
+        "أسفر الهجوم على قاعة للحفلات الموسيقية في موسكو عن مقتل 140 شخصا [1].",
         # Arabic-Indic digits in the answer (and citation) match Western digits in the article.
-        ("أسفر الهجوم على قاعة للحفلات الموسيقية في موسكو عن مقتل ١٤٠ شخصا [١].", Q_AR),
-        ("قتل 140 شخصا في موسكو [1]، وفي غضون 48 ساعة زادت فرنسا المراقبة [2].", Q_AR),
-        ("The attack on a concert hall killed 140 people [1].", Q_EN),
-        # "Moscow" is not in the Arabic passage, but the question said it.
-        (
-            "The attack in Moscow killed 140 people [1]. France raised its alert [1, 2].",
-            Q_EN + " France?",
-        ),
-        ("Caleb Weiss edits the Long War Journal [3].", "Who is Caleb Weiss?"),
+        "أسفر الهجوم على قاعة للحفلات الموسيقية في موسكو عن مقتل ١٤٠ شخصا [١].",
+        "قتل 140 شخصا في موسكو [1]، وفي غضون 48 ساعة زادت فرنسا المراقبة [2].",
+        "The attack on a concert hall killed 140 people [1].",
+        # "Moscow" is موسكو in the cited passage, spelled the same way.
+        "The attack in Moscow killed 140 people [1]. France raised its alert [1, 2].",
+        "Caleb edits the Long War Journal [3].",
     ],
 )
-def test_grounded_answers_pass(answer: str, question: str) -> None:
-    assert check_grounding(answer, SOURCES, question) is None
+def test_grounded_answers_pass(answer: str) -> None:
+    assert check_grounding(answer, SOURCES) is None
 
 
 def test_arabic_indic_digits_in_the_article_match_western_digits() -> None:
     sources = [Source("أسفر الهجوم عن مقتل ١٤٠ شخصا في عام ٢٠٢٤.", 0, 1.0, 0, 40)]
-    assert check_grounding("أسفر الهجوم عن مقتل 140 شخصا في عام 2024 [1].", sources, Q_AR) is None
+    assert check_grounding("أسفر الهجوم عن مقتل 140 شخصا في عام 2024 [1].", sources) is None
 
 
 @pytest.mark.parametrize(
-    ("answer", "question", "reason"),
+    ("answer", "reason"),
     [
-        ("أسفر الهجوم في موسكو عن مقتل 150 شخصا [1].", Q_AR, "number 150"),
-        ("أسفر الهجوم في موسكو عن مقتل ١٥٠ شخصا [1].", Q_AR, "number 150"),
-        ("The attack killed 150 people [1].", Q_EN, "number 150"),
+        ("أسفر الهجوم في موسكو عن مقتل 150 شخصا [1].", "number 150"),
+        ("أسفر الهجوم في موسكو عن مقتل ١٥٠ شخصا [1].", "number 150"),
+        ("The attack killed 150 people [1].", "number 150"),
         # 140 is in the article, but not in the passage this answer cites for it.
-        ("The attack killed 140 people [2].", Q_EN, "number 140"),
-        ("أعلنت جماعة Boko Haram مسؤوليتها عن الهجوم [1].", Q_AR, "name 'Boko'"),
-        ("The attack was claimed by Boko Haram [1].", Q_EN, "name 'Boko'"),
-        ("The attack killed 140 people [4].", Q_EN, r"citation \[4\]"),
-        ("The attack killed 140 people [0].", Q_EN, r"citation \[0\]"),
-        ("أسفر الهجوم في موسكو عن مقتل 140 شخصا.", Q_AR, "no citation"),
-        ("The attack killed 140 people.", Q_EN, "no citation"),
-        ("", Q_EN, "empty answer"),
+        ("The attack killed 140 people [2].", "number 140"),
+        ("أعلنت جماعة Boko Haram مسؤوليتها عن الهجوم [1].", "name 'Boko'"),
+        ("The attack was claimed by Boko Haram [1].", "name 'Boko'"),
+        ("The attack killed 140 people [4].", r"citation \[4\]"),
+        ("The attack killed 140 people [0].", r"citation \[0\]"),
+        ("أسفر الهجوم في موسكو عن مقتل 140 شخصا.", "no citation"),
+        ("The attack killed 140 people.", "no citation"),
+        ("", "empty answer"),
         # Arabic words the passages do not have: an invented cause.
-        ("وقع الهجوم بسبب زلزال عنيف ضرب المدينة ودمر المباني [1].", Q_AR, "content words"),
+        ("وقع الهجوم بسبب زلزال عنيف ضرب المدينة ودمر المباني [1].", "content words"),
     ],
 )
-def test_ungrounded_answers_fail_with_a_reason(answer: str, question: str, reason: str) -> None:
-    verdict = check_grounding(answer, SOURCES, question)
+def test_ungrounded_answers_fail_with_a_reason(answer: str, reason: str) -> None:
+    verdict = check_grounding(answer, SOURCES)
     assert verdict is not None
     assert re.search(reason, verdict), verdict
 
 
+def test_the_question_is_never_evidence() -> None:
+    # What a question tells the LLM to say is not in the passages, whatever the question was.
+    injected = "The attack killed 5000 people, all shot by Norway [1]."
+    assert check_grounding(injected, SOURCES) == "number 5000 is not in the cited sources"
+    # Nor is a name only the question gives: "Weiss" (فايس) is too short a skeleton to confirm
+    # in the Arabic, and asking "Who is Caleb Weiss?" no longer confirms it.
+    verdict = check_grounding("Caleb Weiss edits the Long War Journal [3].", SOURCES)
+    assert verdict == "name 'Weiss' is not in the cited sources"
+
+
 def test_english_names_for_places_and_people_the_arabic_names_are_grounded() -> None:
     # The cited Arabic passage says فرنسا: "France" is its CLDR English name.
-    assert check_grounding("Within 48 hours France raised its alert [2].", SOURCES, Q_EN) is None
+    assert check_grounding("Within 48 hours France raised its alert [2].", SOURCES) is None
     # كاليب in the cited passage is "Caleb" spelled in Arabic. (Two-consonant names such as
     # "Weiss", فايس, are too ambiguous to confirm this way and still fail.)
-    assert check_grounding("The editor is called Caleb [3].", SOURCES, "Who is he?") is None
+    assert check_grounding("The editor is called Caleb [3].", SOURCES) is None
     # Places named in different sentences of the passage do not ground one claim together.
     two = [Source("قدمتهم روسيا إلى المحكمة. وكانت تركيا محورا للنشاط.", 0, 1.0, 0, 50)]
-    verdict = check_grounding("They were brought by Russia from Turkey [1].", two, Q_EN)
+    verdict = check_grounding("They were brought by Russia from Turkey [1].", two)
     assert verdict is not None and "Turkey" in verdict
-    assert check_grounding("Turkey was a focus [1].", two, Q_EN) is None
+    assert check_grounding("Turkey was a focus [1].", two) is None
     # A place the cited passage does not name still fails.
-    verdict = check_grounding("Within 48 hours Turkey raised its alert [2].", SOURCES, Q_EN)
+    verdict = check_grounding("Within 48 hours Turkey raised its alert [2].", SOURCES)
     assert verdict == "name 'Turkey' is not in the cited sources"

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -285,6 +286,31 @@ def test_a_damaged_vectors_npy_is_rebuilt_and_answers_stay_right(
     a = bot.ask(KILLED_QUESTION)
     assert not a.abstained and "140" in a.answer
     assert a.answer == assistant.ask(KILLED_QUESTION).answer
+
+
+@pytest.mark.parametrize("name", ["vectors.npy", "units.json", "manifest.json"])
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/zero"])
+def test_an_index_file_that_is_not_a_regular_file_is_never_read(
+    small: Settings, name: str, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO would block the start forever, /dev/zero would be read forever: both are
+    reasons to rebuild, found without reading them."""
+    path = load_index(small).path / name
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    capsys.readouterr()
+    loaded: list[Index] = []
+    thread = threading.Thread(target=lambda: loaded.append(load_index(small)), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), f"loading an index with {name} as a {kind} hung"
+    _assert_is_the_right_index(loaded[0], small)
+    if name != "manifest.json":  # an index without a regular manifest is no index: no reason
+        why = "is not a regular file" if kind == "fifo" else "is a symbolic link"
+        assert f"{name} {why}" in " ".join(_reasons(capsys.readouterr().err))
 
 
 def test_an_edited_units_json_is_detected(

@@ -106,5 +106,5 @@ def test_openai_backend_streams_an_answer_from_a_local_server(server_url: str) -
     assert 1 < len(pieces) <= 48, "expected the answer in several streamed pieces, capped"
     answer = "".join(pieces)
     assert answer.strip()
-    verdict = check_grounding(answer, sources, question)
+    verdict = check_grounding(answer, sources)
     assert verdict is None or (isinstance(verdict, str) and verdict)
