@@ -142,6 +142,9 @@ class AnswerOut(BaseModel):
     reason: str | None
     backend: str
     query: str | None = Field(description="The standalone query used for retrieval.")
+    confidence: float | None = Field(
+        description="The answer decision's probability that the article answers (0-1)."
+    )
 
 
 class HealthOut(BaseModel):
