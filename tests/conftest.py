@@ -13,7 +13,6 @@ DATA = Path(__file__).resolve().parent / "data"
 # The project's given dev questions, copied from shared/eval/dev.jsonl (tests/data/README.md):
 # a clone must test with nothing beside it.
 DEV_FILE = DATA / "dev.jsonl"
-HELDOUT_FILE = DATA / "heldout.jsonl"
 
 
 def load_jsonl(path: Path) -> list[dict]:

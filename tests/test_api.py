@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -71,9 +73,16 @@ def test_ask_english_with_history_and_top_k(server: str, assistant: Assistant) -
 
 
 def test_history_as_strings(server: str) -> None:
-    r = ask(server, {"question": "ومن أعلن مسؤوليته عنه؟", "history": [ARABIC, "140"]})
+    # Plain strings are earlier questions: the follow-up's "her" is searched with the one before.
+    earlier = "What did Avril Haines say about the conflict in Gaza?"
+    follow_up = "What is her job?"
+    r = ask(server, {"question": follow_up, "history": [earlier]})
     assert r.status_code == 200, r.text
-    assert r.json()["language"] == "ar"
+    assert r.json()["language"] == "en"
+    assert earlier in r.json()["query"] and follow_up in r.json()["query"]
+    alone = ask(server, {"question": follow_up})
+    assert alone.status_code == 200, alone.text
+    assert alone.json()["query"] == follow_up
 
 
 def test_health(server: str, assistant: Assistant) -> None:
@@ -178,16 +187,34 @@ def test_rate_limit(assistant: Assistant) -> None:
         assert ask(url, {"question": ARABIC}).status_code == 429
 
 
-def test_a_full_queue_answers_503_and_the_rest_are_answered(assistant: Assistant) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def test_a_full_queue_answers_503_and_the_rest_are_answered(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one answer slot is held until the test lets go, so the queue is provably full when
+    # the extra request arrives: no race between requests.
+    answering, release = threading.Event(), threading.Event()
+    real_ask = assistant.ask
 
+    def held_ask(*args: Any, **kwargs: Any) -> Answer:
+        answering.set()
+        release.wait(timeout=120)  # bounded: a broken test must not hang the suite
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(assistant, "ask", held_ask)
     settings = assistant.settings.replace(max_concurrency=1, max_queue=1, rate_limit_per_minute=0)
-    with running(create_app(assistant, settings)) as url, ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda _: ask(url, {"question": ARABIC}), range(8)))
-    codes = sorted(r.status_code for r in responses)
-    assert 200 in codes and 503 in codes and set(codes) == {200, 503}
-    busy = next(r for r in responses if r.status_code == 503)
+    with running(create_app(assistant, settings)) as url, ThreadPoolExecutor(1) as pool:
+        try:
+            held = pool.submit(ask, url, {"question": ARABIC})
+            assert answering.wait(timeout=120), "the first request never reached the assistant"
+            busy = ask(url, {"question": ARABIC})
+        finally:
+            release.set()
+        answered = held.result()
+        after = ask(url, {"question": ARABIC})
+    assert busy.status_code == 503, busy.text
     assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+    assert answered.status_code == 200 and "140" in answered.json()["answer"]
+    assert after.status_code == 200  # the slot is free again once the answer is sent
 
 
 def test_rate_limiter_refills() -> None:

