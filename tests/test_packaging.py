@@ -36,7 +36,8 @@ def test_the_wheel_holds_every_data_file_and_builds_quietly(tmp_path: Path) -> N
         for p in (ROOT / package).glob("data/*")
         if p.is_file()
     ]
-    assert "qa/data/background.txt" in data and "index/data/article.txt" in data
+    # Not named one by one: what the data folders hold changes with the answer logic.
+    assert {name.split("/")[0] for name in data} == {"index", "qa"}
     assert [name for name in data if name not in names] == []
     # setuptools' warnings ("... as data is deprecated", "Package ... is absent from the
     # `packages` configuration") come framed in "!!" lines.
