@@ -147,8 +147,9 @@ def test_eval_prints_the_table_and_writes_rows(runs: dict) -> None:
     run = runs["eval"]
     assert run.returncode == 0, run.stderr
     _clean_stderr(run)
-    assert run.stdout.startswith("| group | n | hit@1 |")
-    assert re.search(r"^\| all answerable \| \d+ \|", run.stdout, re.MULTILINE)
+    assert run.stdout.startswith("| answerable | n | hit@1 |")
+    assert re.search(r"^\| all \| \d+ \|", run.stdout, re.MULTILINE)
+    assert re.search(r"^\| unanswerable \| (ar|en) \| \d+ \|", run.stdout, re.MULTILINE)
     questions = load_jsonl(DEV_FILE)
     assert f"over {len(questions)} questions" in run.stdout
     rows = load_jsonl(runs["work"] / "rows.jsonl")
