@@ -9,6 +9,7 @@ bottom layer: ``qa`` and ``ui`` read the same object without importing upwards.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,11 +51,19 @@ class Settings:
     # --- serving ---
     host: str = "127.0.0.1"
     port: int = 7860
-    api_token: str | None = None  # bearer token for /api/*; None leaves the API open
-    ui_auth: str | None = None  # "user:password" for Gradio's login page
-    rate_limit_per_minute: int = 120  # per client, on /api/*; 0 turns it off
+    # One access policy for every route that answers or accepts data (ui/policy.py): a request
+    # needs the bearer token or a chat login when either is set.
+    api_token: str | None = None  # bearer token; also the chat's password when ui_auth is unset
+    ui_auth: str | None = None  # "user:password" for the chat's login page
+    # Refuse to start on a non-loopback host with neither of the above unless this is set.
+    insecure_public: bool = False
+    rate_limit_per_minute: int = 120  # per client, on every request that sends data; 0: off
+    # Comma-separated proxy addresses or networks whose X-Forwarded-For names the client.
+    trusted_proxies: str | None = None
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
-    max_queue: int = 64  # API requests answering or waiting; beyond it, 503 and Retry-After
+    max_queue: int = 64  # requests answering or waiting, per front door; beyond it, 503
+    # Comma-separated answer backends a chat visitor may choose, besides llm and extractive.
+    llm_choices: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -97,6 +106,29 @@ class Settings:
             raise ConfigError("max_concurrency must be at least 1")
         if self.max_queue < self.max_concurrency:
             raise ConfigError("max_queue must be at least max_concurrency")
+        if not isinstance(self.insecure_public, bool):
+            raise ConfigError("insecure_public must be true or false")
+        for proxy in _items(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from None
+
+    @property
+    def llm_options(self) -> tuple[str, ...]:
+        """The answer backends a chat visitor may choose: ``llm`` first, then ``llm_choices``,
+        and always ``extractive``, which reads no file and calls no server."""
+        return tuple(dict.fromkeys([self.llm.strip(), *_items(self.llm_choices), "extractive"]))
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _items(self.trusted_proxies)
+
+
+def _items(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
