@@ -62,6 +62,7 @@ class Settings:
     trusted_proxies: str | None = None
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
     max_queue: int = 64  # requests answering or waiting, per front door; beyond it, 503
+    max_connections: int = 1000  # open connections; beyond it the longest-idle one is closed
     # Comma-separated answer backends a chat visitor may choose, besides llm and extractive.
     llm_choices: str | None = None
 
@@ -106,6 +107,8 @@ class Settings:
             raise ConfigError("max_concurrency must be at least 1")
         if self.max_queue < self.max_concurrency:
             raise ConfigError("max_queue must be at least max_concurrency")
+        if self.max_connections < 16:
+            raise ConfigError("max_connections must be at least 16")
         if not isinstance(self.insecure_public, bool):
             raise ConfigError("insecure_public must be true or false")
         for proxy in _items(self.trusted_proxies):

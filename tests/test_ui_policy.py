@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import re
 import select
 import socket
@@ -33,6 +34,7 @@ from starlette.routing import Mount
 
 from qa import Assistant
 from ui import create_app, policy
+from ui.connections import Summarised
 
 ARABIC = "كم عدد الأشخاص الذين قتلوا في هجوم قاعة الحفلات في موسكو؟"
 ENGLISH = "How many people were killed in the Moscow concert hall attack?"
@@ -351,16 +353,101 @@ def test_uploads_are_refused(server: str) -> None:
     assert r.status_code == 404 and r.json() == {"error": "not found"}
 
 
-def test_a_body_that_never_comes_is_408(
+# --- 6. connections ------------------------------------------------------------------------
+
+
+def _response(s: socket.socket) -> bytes:
+    """One whole HTTP response (with a Content-Length) from ``s``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data  # closed
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def _closed(s: socket.socket) -> bool:
+    s.setblocking(False)  # a socket with a timeout would wait for data to peek at
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_idle_connections_are_bounded_and_new_clients_answered(assistant: Assistant) -> None:
+    limit = 32
+    settings = assistant.settings.replace(max_connections=limit)
+    # A header deadline long enough for this process's own client thread to get the GIL on a
+    # busy machine: the client and both servers share it.
+    with running(create_app(assistant, settings), settings, header_seconds=5.0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        health = b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)  # keep-alive
+        client.sendall(health)
+        assert _response(client).startswith(b"HTTP/1.1 200")
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(300)]
+        try:
+            # A new client is answered, and one answered before the flood keeps its connection.
+            r = requests.get(f"{url}/api/health", timeout=10)
+            assert r.status_code == 200
+            client.sendall(health)
+            assert _response(client).startswith(b"HTTP/1.1 200")
+            time.sleep(0.5)
+            assert sum(not _closed(s) for s in idle) <= limit
+            deadline = time.monotonic() + 15  # after the header deadline, none is left
+            while not all(_closed(s) for s in idle):
+                assert time.monotonic() < deadline, "idle connections were kept"
+                time.sleep(0.2)
+        finally:
+            client.close()
+            for s in idle:
+                s.close()
+
+
+def test_half_sent_requests_are_dropped(
     assistant: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(policy, "BODY_SECONDS", 1.0)
-    with running(create_app(assistant)) as url:
+    with running(create_app(assistant), header_seconds=1.0) as url:
+        # Headers that never end: the connection is closed without an answer.
+        started = time.monotonic()
+        assert _raw(url, "GET /api/health HTTP/1.1\r\nHost: t\r\n") == b""
+        assert time.monotonic() - started < 9  # well before _raw's own 10 s
+        # A body that never comes: 408.
         head = (
             "POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
             'Content-Length: 100\r\n\r\n{"question": '
         )
         assert _raw(url, head).startswith(b"HTTP/1.1 408")
+
+
+def test_a_flood_of_one_message_is_logged_once_a_minute() -> None:
+    summary = Summarised(every=0.2)
+    logger = logging.getLogger("test.flood")
+    logger.addFilter(summary)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        for n in range(1000):
+            logger.warning("accept failed: %s", n)
+        time.sleep(0.25)
+        logger.warning("accept failed: %s", "again")
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(summary)
+    assert seen == [
+        "accept failed: 0",
+        "accept failed: again [and 999 more like this in the last 0.2 s]",
+    ]
 
 
 # --- 7. the smaller ones -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from index import ConfigError
 
 from .api import create_router
 from .app import CSS, FONT_STACK, build_app
+from .connections import HEADER_SECONDS, bounded_protocol, connection_limit, summarise_logs
 from .policy import AccessPolicy, GradioSessions
 
 if TYPE_CHECKING:
@@ -141,14 +142,17 @@ async def _forget_unread(blocks: gr.Blocks) -> None:
             pending.pop(session, None)
 
 
-def uvicorn_config(app: Any, settings: Settings, **kwargs: Any) -> uvicorn.Config:
-    """How sanad runs uvicorn (``serve`` and the tests both use it): a deadline for idle
-    keep-alives, no proxy headers but those of ``settings.trusted_proxies`` (which
-    ``create_app`` applies)."""
-    return uvicorn.Config(
+def uvicorn_config(
+    app: Any, settings: Settings, *, header_seconds: float = HEADER_SECONDS, **kwargs: Any
+) -> uvicorn.Config:
+    """How sanad runs uvicorn (``serve`` and the tests both use it): a bounded number of
+    connections, deadlines for headers and idle keep-alives, no proxy headers but those of
+    ``settings.trusted_proxies`` (which ``create_app`` applies), and flood-proof logs."""
+    config = uvicorn.Config(
         app,
         **{"host": settings.host, "port": settings.port, **kwargs},
         log_level="warning",
+        http=bounded_protocol(connection_limit(settings.max_connections), header_seconds),
         ws="none",  # nothing here uses websockets
         # uvicorn otherwise believes X-Forwarded-For from 127.0.0.1: any local process, or a
         # proxy that passes the header through, could then pick its own rate-limit bucket.
@@ -156,6 +160,8 @@ def uvicorn_config(app: Any, settings: Settings, **kwargs: Any) -> uvicorn.Confi
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,  # request line and headers
     )
+    summarise_logs("uvicorn.error", "asyncio", "ui.connections")
+    return config
 
 
 def _is_loopback(host: str) -> bool:
