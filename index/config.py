@@ -11,6 +11,7 @@ object without importing upwards.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import numbers
 import os
 import typing
@@ -55,11 +56,20 @@ class Settings:
     # --- serving ---
     host: str = "127.0.0.1"
     port: int = 7860
-    api_token: str | None = None  # bearer token for /api/*; None leaves the API open
-    ui_auth: str | None = None  # "user:password" for Gradio's login page
-    rate_limit_per_minute: int = 120  # per client, on /api/*; 0 turns it off
+    # One access policy for every route that answers or accepts data (ui/policy.py): a request
+    # needs the bearer token or a chat login when either is set.
+    api_token: str | None = None  # bearer token; also the chat's password when ui_auth is unset
+    ui_auth: str | None = None  # "user:password" for the chat's login page
+    # Refuse to start on a non-loopback host with neither of the above unless this is set.
+    insecure_public: bool = False
+    rate_limit_per_minute: int = 120  # per client, on every request that sends data; 0: off
+    # Comma-separated proxy addresses or networks whose X-Forwarded-For names the client.
+    trusted_proxies: str | None = None
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
-    max_queue: int = 64  # API requests answering or waiting; beyond it, 503 and Retry-After
+    max_queue: int = 64  # requests answering or waiting, per front door; beyond it, 503
+    max_connections: int = 1000  # open connections; beyond it the longest-idle one is closed
+    # Comma-separated answer backends a chat visitor may choose, besides llm and extractive.
+    llm_choices: str | None = None
 
     def __post_init__(self) -> None:
         # Every way of making Settings (from_env, replace, the constructor) takes the natural
@@ -105,11 +115,43 @@ class Settings:
             raise ConfigError("max_concurrency must be at least 1")
         if self.max_queue < self.max_concurrency:
             raise ConfigError("max_queue must be at least max_concurrency")
+        if self.max_connections < 16:
+            raise ConfigError("max_connections must be at least 16")
+        if not isinstance(self.insecure_public, bool):
+            raise ConfigError("insecure_public must be true or false")
+        for proxy in _items(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from None
+
+    @property
+    def llm_options(self) -> tuple[str, ...]:
+        """The answer backends a chat visitor may choose: ``llm`` first, then ``llm_choices``,
+        and always ``extractive``, which reads no file and calls no server."""
+        return tuple(dict.fromkeys([self.llm.strip(), *_items(self.llm_choices), "extractive"]))
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _items(self.trusted_proxies)
+
+
+def _items(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 _NAMES = frozenset(f.name for f in fields(Settings))
 _TYPES = typing.get_type_hints(Settings)
-_WHAT = {Path: "a path", int: "a whole number", float: "a number", str: "a string"}
+_WHAT = {
+    Path: "a path",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _check_names(values: Mapping[str, Any]) -> None:
@@ -134,6 +176,11 @@ def _coerce(name: str, value: Any, *, label: str | None = None) -> Any:
 
 def _convert(kind: type, value: Any) -> Any:
     """``value`` as ``kind``, or None if it is not one and does not spell one."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        return True if word in _TRUE else False if word in _FALSE else None
     # bool is an int to Python, but top_k=True is a mistake, not 1.
     if isinstance(value, bool):
         return None

@@ -1,10 +1,13 @@
-"""Helpers for the ui tests: a real uvicorn server on a free loopback port, in a thread."""
+"""Helpers for the ui tests: a real uvicorn server on a free loopback port, in a thread, run as
+``sanad serve`` runs it (``ui.server.uvicorn_config``)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,15 +15,22 @@ from typing import Any
 import requests
 import uvicorn
 
+from qa import Settings
+from ui.server import uvicorn_config
+
 
 @contextmanager
-def running(app: Any, timeout: float = 60.0) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL once /api/health answers."""
+def running(
+    app: Any, settings: Settings | None = None, timeout: float = 60.0, **config: Any
+) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL once /api/health answers.
+    ``settings`` gives the connection limits (default: the defaults); ``config`` goes to
+    ``uvicorn_config``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, settings or Settings(), **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -41,3 +51,46 @@ def running(app: Any, timeout: float = 60.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def gradio_config(url: str, **kwargs: Any) -> dict[str, Any]:
+    r = requests.get(f"{url}/config", timeout=10, **kwargs)
+    r.raise_for_status()
+    return r.json()
+
+
+def fn_index(config: dict[str, Any], api_name: str) -> int:
+    """The id of the chat's event handler ``api_name`` (e.g. "respond"), as the page calls it."""
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+def queue_call(
+    url: str, fn: int, data: list[Any], *, timeout: float = 60.0, **kwargs: Any
+) -> dict[str, Any]:
+    """Run event handler ``fn`` through Gradio's queue as the chat page does (``queue/join``,
+    then the ``queue/data`` event stream), and return its ``process_completed`` message.
+    ``kwargs`` (headers, cookies) go to both requests."""
+    session = uuid.uuid4().hex
+    r = requests.post(
+        f"{url}/gradio_api/queue/join",
+        json={"data": data, "fn_index": fn, "session_hash": session, "event_data": None},
+        timeout=timeout,
+        **kwargs,
+    )
+    r.raise_for_status()
+    deadline = time.monotonic() + timeout
+    with requests.get(
+        f"{url}/gradio_api/queue/data",
+        params={"session_hash": session},
+        stream=True,
+        timeout=timeout,
+        **kwargs,
+    ) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if time.monotonic() > deadline:
+                break
+            if line and line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise TimeoutError(f"no result from event handler {fn} within {timeout} s")

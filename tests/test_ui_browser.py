@@ -51,9 +51,16 @@ new MutationObserver(() => {
 """
 
 
+# Offered by the server, and unusable: nothing listens on the discard port.
+UNREACHABLE = "openai:unreachable"
+
+
 @pytest.fixture(scope="module")
 def server(assistant: Assistant) -> Iterator[str]:
-    with running(create_app(assistant)) as url:
+    bot = Assistant(
+        assistant.settings.replace(llm_choices=UNREACHABLE, llm_base_url="http://127.0.0.1:9/v1")
+    )
+    with running(create_app(bot)) as url:
         yield url
 
 
@@ -211,17 +218,24 @@ def test_input_is_inert_and_errors_are_messages(desktop: Page) -> None:
     assert page.evaluate("window.pwned") is None
     assert page.locator("#sanad-chat img[src=x]").count() == 0
 
-    # A backend that cannot be used is a friendly reply, not a traceback.
+    # The backends on offer are the operator's; one that cannot be reached is a friendly
+    # reply, not a traceback.
     page.get_by_text("Settings · الإعدادات").click()
     backend = page.get_by_label("Answer backend")
-    backend.fill("no-such-backend")
+
+    def choose(spec: str) -> None:
+        backend.click()
+        page.locator("[data-testid=dropdown-option]", has_text=spec).click()
+        expect(backend).to_have_value(spec)
+
+    choose(UNREACHABLE)
     error = send(page, ARABIC)
     expect(error).to_have_class(re.compile(r"\bsanad-error\b"))
-    assert "no-such-backend" in error.inner_text()
+    assert "cannot reach the LLM at http://127.0.0.1:9/v1" in error.inner_text()
     assert "Traceback" not in page.content()
 
     # Retry with the backend fixed answers the same question in place of the error.
-    backend.fill("extractive")
+    choose("extractive")
     replies = page.locator(REPLIES).count()
     old = error.get_attribute("class")
     page.locator("#sanad-chat button[aria-label='Retry']").click()
@@ -242,3 +256,34 @@ def test_input_is_inert_and_errors_are_messages(desktop: Page) -> None:
     page.locator("#sanad-chat button[aria-label='Clear']").click()
     expect(page.locator(".sanad-msg")).to_have_count(0)
     expect(page.locator(".sanad-source")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    ("secrets", "user", "password"),
+    [({"ui_auth": "ana:kalima"}, "ana", "kalima"), ({"api_token": "t0ken"}, "anyone", "t0ken")],
+    ids=["chat login", "token as password"],
+)
+def test_the_login_page_opens_the_chat(
+    browser: Browser, assistant: Assistant, secrets: dict[str, str], user: str, password: str
+) -> None:
+    """Everything the login page needs passes the access policy; the chat needs the login."""
+    with running(create_app(assistant, assistant.settings.replace(**secrets))) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/")
+        page.get_by_label("username").fill(user)
+        page.get_by_label("password").fill("wrong")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+        page.get_by_label("username").fill(user)  # Gradio's form forgets it after a failure
+        page.get_by_label("password").fill(password)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#sanad-input textarea")
+        reply = send(page, ARABIC)
+        expect(reply).to_have_class(re.compile(r"\bsanad-answer\b"))
+        assert "140" in reply.inner_text()
+        context.close()
+        assert errors == []

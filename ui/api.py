@@ -1,80 +1,54 @@
 """The HTTP API: ``POST /api/ask`` and ``GET /api/health``.
 
 Errors that sanad raises on purpose come back as ``{"error": "..."}`` with their status; a body
-that is not valid JSON or has wrong types gets FastAPI's usual 422 ``{"detail": [...]}``.
+that is not valid JSON or has wrong types gets FastAPI's usual 422 ``{"detail": [...]}``. The
+token, rate limit and body cap are ``ui.policy``'s, the same for every route.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import secrets
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from index import ConfigError
 from qa import BackendError, QuestionError
+
+from .policy import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from qa import Assistant, Settings
 
 log = logging.getLogger(__name__)
 
-#: Largest request body accepted, in bytes: a question and a long conversation fit many times.
-MAX_BODY_BYTES = 64 * 1024
-
 
 class ApiError(HTTPException):
-    """An error response, ``{"error": detail}``. An ``HTTPException`` so that FastAPI lets it
-    through unchanged when it is raised while the body is read."""
+    """An error response, ``{"error": detail}``."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status, message, headers)
 
 
-class _CappedRequest(Request):
-    """A request whose body may not exceed ``MAX_BODY_BYTES``, declared or streamed."""
-
-    async def body(self) -> bytes:
-        if not hasattr(self, "_body"):  # Starlette's cache of the body, as FastAPI's docs use it
-            declared = self.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise _too_large()
-            chunks, size = [], 0
-            async for chunk in self.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _too_large()
-                chunks.append(chunk)
-            self._body = b"".join(chunks)
-        return self._body
-
-
-def _too_large() -> ApiError:
-    return ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-
-
 class _Route(APIRoute):
-    """Caps the body and turns ``ApiError`` (from the endpoint, its dependencies or the body)
-    into a JSON response. A route class rather than app exception handlers, so the router
-    behaves the same in whatever app includes it."""
+    """Turns ``ApiError`` (from the endpoint or its dependencies) into a JSON response. A route
+    class rather than app exception handlers, so the router behaves the same in whatever app
+    includes it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(_CappedRequest(request.scope, request.receive))
+                return await handler(request)
             except ApiError as e:
                 return JSONResponse({"error": e.detail}, e.status_code, headers=e.headers)
 
@@ -148,7 +122,10 @@ class AnswerOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "busy", "stopped"] = Field(
+        description="ok; busy when a queue is full (503); stopped when the chat's queue has "
+        "stopped (503)."
+    )
     document: str
     chunks: int
     lexicon: str | None  # the English-Arabic dictionary's path, or None without one
@@ -159,40 +136,8 @@ class ErrorOut(BaseModel):
     error: str
 
 
+# Checked by ui.policy, for every route; declared here so that the OpenAPI docs show it.
 _bearer = HTTPBearer(auto_error=False, description="Required when the server has SANAD_API_TOKEN.")
-
-
-class RateLimiter:
-    """A token bucket per client key: ``per_minute`` requests a minute, in bursts of as many."""
-
-    #: Buckets kept before full ones are dropped; a full bucket is the same as no bucket.
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
-        self.lock = threading.Lock()
-
-    def retry_after(self, key: str) -> float | None:
-        """Take a token for ``key``; None if there was one, else seconds until there is."""
-        now = self.clock()
-        with self.lock:
-            tokens, when = self.buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - when) * self.rate)
-            if tokens < 1:
-                self.buckets[key] = (tokens, now)
-                return (1 - tokens) / self.rate
-            self.buckets[key] = (tokens - 1, now)
-            if len(self.buckets) > self.MAX_CLIENTS:
-                self._forget_full(now)
-            return None
-
-    def _forget_full(self, now: float) -> None:
-        for key, (tokens, when) in list(self.buckets.items()):
-            if tokens + (now - when) * self.rate >= self.capacity:
-                del self.buckets[key]
 
 
 def create_router(
@@ -200,55 +145,30 @@ def create_router(
     *,
     settings: Settings | None = None,
     slots: threading.Semaphore | None = None,
+    chat_status: Callable[[], Literal["ok", "busy", "stopped"]] | None = None,
 ) -> APIRouter:
-    """Routes for ``bot``. ``settings`` (default ``bot.settings``) supplies the token, rate
-    limit and concurrency; ``slots`` is shared with the UI so both stay within that."""
+    """Routes for ``bot``. ``settings`` (default ``bot.settings``) supplies the concurrency and
+    queue bounds; ``slots`` is shared with the UI so both stay within that; ``chat_status``
+    reports the chat's queue, for the health check. Who may call them, how often and with how
+    large a body is ``ui.policy``'s job, in front of every route."""
     settings = settings or bot.settings
     slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
     # Waiting requests wait here, not in a worker thread each, so a burst cannot occupy the
     # whole thread pool that the UI also needs.
     waiting_room = anyio.CapacityLimiter(settings.max_concurrency)
-    per_minute = settings.rate_limit_per_minute
-    limiter = RateLimiter(per_minute) if per_minute > 0 else None
-    token = settings.api_token
     in_flight = 0  # requests answering or waiting; only touched on the event loop
-
-    async def rate_limit(request: Request) -> None:
-        if limiter is None:
-            return
-        wait = limiter.retry_after(request.client.host if request.client else "?")
-        if wait is not None:
-            raise ApiError(
-                429, "too many requests; slow down", headers={"Retry-After": str(math.ceil(wait))}
-            )
-
-    async def authorise(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        if token is None:
-            return
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
-            raise ApiError(
-                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
 
     def answer(body: AskRequest) -> dict[str, Any]:
         history = [m.model_dump() if isinstance(m, Message) else m for m in body.history]
         with slots:
             return bot.ask(body.question, history, top_k=body.top_k).to_dict()
 
-    router = APIRouter(
-        prefix="/api",
-        tags=["sanad"],
-        route_class=_Route,
-        dependencies=[Depends(rate_limit)],
-    )
+    router = APIRouter(prefix="/api", tags=["sanad"], route_class=_Route)
 
     @router.post(
         "/ask",
         response_model=AnswerOut,
-        dependencies=[Depends(authorise)],
+        dependencies=[Depends(_bearer)] if settings.api_token else [],
         responses={
             400: {"model": ErrorOut, "description": "The question cannot be answered as given."},
             401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
@@ -284,13 +204,20 @@ def create_router(
     @router.get(
         "/health",
         response_model=HealthOut,
-        responses={429: {"model": ErrorOut, "description": "Rate limit exceeded."}},
+        responses={503: {"model": HealthOut, "description": "A queue is full or stopped."}},
     )
-    async def health() -> dict[str, Any]:
-        """Whether the server is up, and which article it answers about."""
+    async def health(response: Response) -> dict[str, Any]:
+        """Whether the server can answer now, and which article it answers about. Not rate
+        limited and open without the token, for load balancers' probes."""
+        status = chat_status() if chat_status else "ok"
+        if status == "ok" and in_flight >= settings.max_queue:
+            status = "busy"
+        if status != "ok":
+            response.status_code = 503
+            response.headers["Retry-After"] = "1"
         encoder = getattr(bot.embeddings, "query_encoder", None)
         return {
-            "status": "ok",
+            "status": status,
             "document": bot.document.name,
             "chunks": len(bot.index.chunks),
             "lexicon": bot.retrieval.lexicon.path if bot.retrieval.lexicon else None,

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
@@ -31,7 +31,7 @@ from index import ConfigError, detect_language
 from qa import Answer, BackendError, QuestionError, Source
 
 if TYPE_CHECKING:
-    from qa import Assistant
+    from qa import Assistant, Settings
 
 log = logging.getLogger(__name__)
 
@@ -436,9 +436,7 @@ class _Chat:
         streamed, answer, failure = "", None, None
         try:
             with self.slots:
-                for item in self.bot.stream(
-                    question, history, top_k=int(top_k), llm=llm.strip() or None
-                ):
+                for item in self.bot.stream(question, history, top_k=int(top_k), llm=llm):
                     if isinstance(item, Answer):
                         answer = item
                         continue
@@ -516,27 +514,59 @@ class _Chat:
         try:
             history = json.loads(history_json or "[]")
         except json.JSONDecodeError as e:
-            raise gr.Error(f"history_json is not valid JSON: {e.msg}") from None
+            raise gr.Error(
+                f"history_json is not valid JSON: {e.msg}", print_exception=False
+            ) from None
         try:
             with self.slots:
                 return self.bot.ask(question, history).to_dict()
+        # print_exception=False: an error the caller caused is theirs to read, not the log's.
         except (QuestionError, ConfigError) as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
         except BackendError as e:
             log.warning("answer backend failed: %s", e)
-            raise gr.Error(_BACKEND_FAILED["en"].format(str(e).rstrip("."))) from None
+            message = _BACKEND_FAILED["en"].format(str(e).rstrip("."))
+            raise gr.Error(message, print_exception=False) from None
         except Exception:
             log.exception("answering %r failed", question)
-            raise gr.Error(_FAILED["en"]) from None
+            raise gr.Error(_FAILED["en"], print_exception=False) from None
 
 
-def build_app(bot: Assistant, *, slots: threading.Semaphore | None = None) -> gr.Blocks:
-    """The chat UI for ``bot``. ``slots`` bounds the answers computed at once; pass the one the
-    HTTP API uses so that both together stay within ``settings.max_concurrency``.
+_C = TypeVar("_C", bound=gr.components.Component)
+
+
+def _refusing_quietly(component: _C, message: str) -> _C:
+    """``component``, refusing a payload it cannot take with ``message`` and no traceback.
+
+    Gradio prints a traceback for every payload a component refuses (a gr.Error from a Dropdown
+    for a value it does not offer, a TypeError from a Slider for a missing one), so anyone could
+    fill the server's log by posting bad values; the refusal itself is the component's own."""
+    check = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return check(payload)
+        except Exception:
+            raise gr.Error(message, print_exception=False) from None
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
+
+
+def build_app(
+    bot: Assistant,
+    *,
+    settings: Settings | None = None,
+    slots: threading.Semaphore | None = None,
+) -> gr.Blocks:
+    """The chat UI for ``bot``, with ``settings`` (default ``bot.settings``) for the answer
+    backends on offer and the queue's bounds. ``slots`` bounds the answers computed at once;
+    pass the one the HTTP API uses so that both together stay within
+    ``settings.max_concurrency``.
 
     Mount it with ``css=CSS`` (``ui.server.create_app`` does), or ``launch(css=CSS)``.
     """
-    settings = bot.settings
+    settings = settings or bot.settings
     slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
     handlers = _Chat(bot, slots)
     name = html.escape(bot.document.name)
@@ -572,14 +602,24 @@ def build_app(bot: Assistant, *, slots: threading.Semaphore | None = None) -> gr
                     autofocus=True,
                 )
                 with gr.Accordion("Settings · الإعدادات", open=False):
-                    llm = gr.Textbox(
-                        label="Answer backend",
-                        value=settings.llm,
-                        info="extractive, openai:MODEL, ollama:MODEL or llamacpp:PATH "
-                        "(this browser session only)",
+                    # Only what the operator offers (SANAD_LLM_CHOICES): a backend named by a
+                    # visitor would open any path on the server or bill any model to its key.
+                    options = settings.llm_options
+                    llm = _refusing_quietly(
+                        gr.Dropdown(
+                            choices=list(options),
+                            value=options[0],
+                            label="Answer backend",
+                            info="the backends this server offers (this browser session only)",
+                            interactive=len(options) > 1,
+                        ),
+                        "Answer backend: not one of the choices",
                     )
-                    top_k = gr.Slider(
-                        1, 10, value=min(settings.top_k, 10), step=1, label="Number of sources"
+                    top_k = _refusing_quietly(
+                        gr.Slider(
+                            1, 10, value=min(settings.top_k, 10), step=1, label="Number of sources"
+                        ),
+                        "Number of sources: a number from 1 to 10",
                     )
             with gr.Column(scale=2, min_width=300), gr.Tabs(selected="sources") as tabs:
                 with gr.Tab("Sources · المصادر", id="sources"):
@@ -611,4 +651,13 @@ def build_app(bot: Assistant, *, slots: threading.Semaphore | None = None) -> gr
             concurrency_limit=settings.max_concurrency,
             concurrency_id="sanad-answer",
         )
+    # A bounded queue, and no route around it (api_open=False): beyond max_size waiting, a
+    # request gets 503 at once. The bound also keeps Gradio's queue running: it files pending
+    # results under the last 2,000 sessions only, and stops for good if a session with an event
+    # still queued is dropped, which an unbounded queue of unread /gradio_api/call requests did.
+    blocks.queue(
+        max_size=settings.max_queue,
+        default_concurrency_limit=settings.max_concurrency,
+        api_open=False,
+    )
     return blocks

@@ -17,11 +17,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the web chat and HTTP API",
         description="Serve the chat at / and the HTTP API at /api (docs at /docs).",
         epilog="Secrets come from the environment only, so they never show in ps: "
-        "SANAD_API_TOKEN (bearer token for /api) and SANAD_UI_AUTH (user:password for the "
-        "chat). SANAD_RATE_LIMIT_PER_MINUTE and SANAD_MAX_CONCURRENCY tune the load.",
+        "SANAD_API_TOKEN (a bearer token) and SANAD_UI_AUTH (user:password for the chat's "
+        "login); either one guards every route that answers. SANAD_RATE_LIMIT_PER_MINUTE, "
+        "SANAD_MAX_CONCURRENCY, SANAD_MAX_QUEUE and SANAD_MAX_CONNECTIONS bound the load; "
+        "SANAD_LLM_CHOICES lists the answer backends the chat offers.",
     )
     serve.add_argument("--host", help="address to listen on (default: SANAD_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: SANAD_PORT or 7860)")
+    serve.add_argument(
+        "--insecure-public",
+        action="store_true",
+        help="serve a non-loopback address without SANAD_API_TOKEN or SANAD_UI_AUTH "
+        "(otherwise refused): anyone who can reach it can use it",
+    )
     qa_cli.add_settings_flags(serve)
     return parser
 
@@ -33,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from .server import serve
 
     try:
-        settings = qa_cli.settings_from(args).replace(host=args.host, port=args.port)
+        settings = qa_cli.settings_from(args).replace(
+            host=args.host, port=args.port, insecure_public=args.insecure_public or None
+        )
         serve(settings)
     except qa_cli.USER_ERRORS as e:
         print(f"sanad: error: {e}", file=sys.stderr)
