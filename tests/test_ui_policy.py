@@ -228,14 +228,14 @@ def test_visitors_choose_only_the_backends_the_operator_offers(
         )
         assert [v for _, v in backend["props"]["choices"]] == ["extractive", "openai:offered"]
         respond = fn_index(config, "respond")
-        models = dict(assistant._models)
+        models = dict(assistant._backends)
         refusals = set()
         for spec in asked:
             message = queue_call(url, respond, respond_data(llm=spec))
             assert not message["success"], spec
             refusals.add(message["output"]["error"])
         assert refusals == {"Answer backend: not one of the choices"}
-        assert assistant._models == models  # nothing was loaded
+        assert assistant._backends == models  # nothing was loaded
         assert "Traceback" not in capfd.readouterr().err
         # An offered one is used: here it fails for want of a server, and says so in the chat.
         offered = queue_call(url, respond, respond_data(llm="openai:offered"))
