@@ -6,7 +6,7 @@ article's path, relative to the file: one index per article; without it, the ass
 article) and ``"kind"`` (``answerable``, ``other-article``, ``paragraph-removed``; without it,
 ``answerable`` or ``unanswerable`` from ``answerable``). Evidence is found when it appears in a
 returned source; the answer holds the gold when every ``answer_any`` group has one alternative in
-the answer. Text is compared as ``../shared/eval/external/score.py`` compares it: Arabic letters
+the answer. Text is compared as the evaluation collection's ``score.py`` compares it: Arabic letters
 and digits folded, diacritics and punctuation dropped.
 """
 
