@@ -70,6 +70,8 @@ class Settings:
     max_connections: int = 1000  # open connections; beyond it the longest-idle one is closed
     # Comma-separated answer backends a chat visitor may choose, besides llm and extractive.
     llm_choices: str | None = None
+    # Where the chat's thumbs up/down go (SQLite); None: cache_dir / "feedback.sqlite".
+    feedback_db: Path | None = None
 
     def __post_init__(self) -> None:
         # Every way of making Settings (from_env, replace, the constructor) takes the natural

@@ -19,9 +19,11 @@ import json
 import logging
 import re
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +31,10 @@ import gradio as gr
 
 from index import ConfigError, detect_language
 from qa import Answer, BackendError, QuestionError, Source
+
+from . import conversations
+from .conversations import CITATION, cited
+from .feedback import FeedbackError, FeedbackStore, store_for
 
 if TYPE_CHECKING:
     from qa import Assistant, Settings
@@ -43,6 +49,52 @@ EXAMPLES = [
 ]
 
 FONT_STACK = '"Noto Naskh Arabic", "Noto Sans Arabic", "Amiri", "Segoe UI", Tahoma, sans-serif'
+
+# The chat's own parts: cited and other sources, long questions, the counter, the conversation
+# list, feedback, the Arabic web font and the contrast of secondary text.
+_CHAT_CSS = """
+@font-face {
+  font-family: "Noto Naskh Arabic"; font-weight: 400; font-display: swap;
+  src: url("fonts/NotoNaskhArabic-Regular.ttf") format("truetype");
+  unicode-range: U+0600-06FF, U+0750-077F, U+08A0-08FF, U+FB50-FDFF, U+FE70-FEFF;
+}
+@font-face {
+  font-family: "Noto Naskh Arabic"; font-weight: 700; font-display: swap;
+  src: url("fonts/NotoNaskhArabic-Bold.ttf") format("truetype");
+  unicode-range: U+0600-06FF, U+0750-077F, U+08A0-08FF, U+FB50-FDFF, U+FE70-FEFF;
+}
+/* Gradio's subdued grey is about 2:1 on white; these are 4.5:1 or more, light and dark. */
+.gradio-container { --body-text-color-subdued: #57575f; --block-info-text-color: #57575f; }
+.dark .gradio-container, .gradio-container.dark, .dark.gradio-container {
+  --body-text-color-subdued: #b4b4bd; --block-info-text-color: #b4b4bd;
+}
+#sanad-chat .placeholder, #sanad-chat .placeholder * { color: var(--body-text-color-subdued); }
+.sanad-source.sanad-cited { border-inline-start: 4px solid #eab308; }
+.sanad-source.sanad-other { border-style: dashed; }
+.sanad-source header b { color: var(--body-text-color); }
+.sanad-also {
+  font-size: .9em; font-weight: 600; margin: 1.1em 0 .5em; padding-top: .6em;
+  border-top: 1px solid var(--border-color-primary); color: var(--body-text-color-subdued);
+}
+a.sanad-back { display: none; margin-inline-start: .8em; color: var(--color-accent); }
+.sanad-long details summary {
+  cursor: pointer; color: var(--color-accent); font-size: .85em; font-weight: 400;
+}
+.sanad-long:has(details[open]) .sanad-clip { display: none; }
+.sanad-for .sanad-long details summary { margin-top: .2em; }
+.sanad-focus.sanad-flash { animation: sanad-flash 1.2s ease-in-out 2; }
+@keyframes sanad-flash { 50% { background: #facc15; box-shadow: 0 0 0 3px #facc15; } }
+#sanad-count .sanad-count { font-size: .85em; color: var(--body-text-color-subdued);
+  margin: .2em .4em 0; text-align: end; }
+#sanad-count .sanad-count.over { color: #b91c1c; font-weight: 600; text-align: start; }
+.dark #sanad-count .sanad-count.over { color: #fca5a5; }
+#sanad-conversations { align-items: center; gap: .4rem; }
+#sanad-conversations button { align-self: center; }
+#sanad-feedback { border: 1px solid var(--border-color-primary); border-radius: .5rem; }
+@media (max-width: 640px) {
+  a.sanad-back { display: inline; }
+}
+"""
 
 #: Page CSS; Gradio 6 takes it at mount/launch time, not in ``gr.Blocks``.
 CSS = f"""
@@ -91,15 +143,20 @@ a.sanad-cite:hover, a.sanad-cite:focus-visible {{
 .sanad-source p, .sanad-article p {{ margin: .3em 0; line-height: 1.9; }}
 .sanad-passage {{ background: rgba(250, 204, 21, .18); border-radius: 2px; }}
 .sanad-panel mark {{ background: #fde047; color: #1c1917; padding: 0 .1em; border-radius: 2px; }}
-.sanad-num {{ color: var(--color-accent); font-weight: 700; margin: 0 .15em; }}
+.sanad-num {{
+  display: inline-block; min-width: 1.5em; padding: 0 .3em; margin: 0 .2em;
+  border-radius: .6em; background: var(--color-accent); color: #fff; font-weight: 700;
+  font-size: .8em; line-height: 1.5; text-align: center; vertical-align: .35em;
+}}
 .sanad-gap {{ text-align: center; color: var(--body-text-color-subdued); }}
 @media (max-width: 640px) {{
   #sanad-chat .message-row.bubble {{ max-width: calc(100% - 1rem) !important; }}
   .sanad-header h1 {{ font-size: 1.2rem; }}
-  .sanad-panel {{ max-height: 55vh; }}
+  /* One scroll area besides the page: the panel grows instead of scrolling inside it. */
+  .sanad-panel {{ max-height: none; overflow-y: visible; }}
   #sanad-chat {{ height: 62vh !important; }}
 }}
-"""
+""" + _CHAT_CSS
 
 # Runs once when the page loads (as the header's ``js_on_load``, which is where Gradio 6 hands
 # out ``trigger``). Citation links sit inside Chatbot messages, whose HTML cannot carry event
@@ -125,6 +182,7 @@ document.addEventListener("click", cite, true);
 const asText = (value) => {
   if (typeof value !== "string" || !value.includes("sanad-msg")) return value;
   const doc = new DOMParser().parseFromString(value.replace(/<br>/g, "\n"), "text/html");
+  doc.querySelectorAll(".sanad-clip, .sanad-long summary").forEach((e) => e.remove());
   doc.querySelectorAll(".sanad-msg p").forEach((p) => p.append("\n"));
   return doc.body.textContent.replace(/\n{3,}/g, "\n\n").trim();
 };
@@ -157,6 +215,80 @@ watch("value", () => {
 });
 """
 
+# The Article tab scrolls to the passage in focus (the clicked one, or the first cited) and
+# flashes it: at once if the tab is showing, else when it is next shown (its size changes).
+_ARTICLE_JS = r"""
+let pending = true;
+const focus = () => {
+  const spans = element.querySelectorAll(".sanad-focus");
+  if (!spans.length || !element.offsetParent) return !spans.length;
+  spans[0].scrollIntoView({block: "center"});
+  spans.forEach((span) => {
+    span.classList.remove("sanad-flash");
+    void span.offsetWidth;  // restarts the animation
+    span.classList.add("sanad-flash");
+  });
+  return true;
+};
+watch("value", () => { pending = !focus(); });
+new ResizeObserver(() => { if (pending) pending = !focus(); }).observe(element);
+"""
+
+# On the counter's load: "back to the answer" links in the Sources panel (a phone shows the
+# panel below the chat), and the conversation export, which arrives as a data: link to click.
+_CHAT_JS = r"""
+const back = (event) => {
+  const link = event.target.closest && event.target.closest("a.sanad-back");
+  if (!link) return;
+  event.preventDefault();
+  const turn = link.dataset.turn || "";
+  if (!/^[0-9a-f]{12}$/.test(turn)) return;
+  const replies = document.querySelectorAll(
+    `#sanad-chat .sanad-msg.sanad-t-${turn}:not(.sanad-question)`);
+  if (replies.length) replies[replies.length - 1].scrollIntoView({block: "center"});
+};
+if (window.sanadBack) document.removeEventListener("click", window.sanadBack, true);
+window.sanadBack = back;
+document.addEventListener("click", back, true);
+"""
+
+# The counter under the question box, run in the browser on every change of the box (typed,
+# pasted or cleared): from 80% of the limit it counts, past the limit it says so in the
+# question's language. The server refuses an over-long question too; nothing is cut.
+_COUNT_JS = r"""
+(question) => {
+  const box = document.querySelector("#sanad-count .sanad-count");
+  if (!box) return;
+  const text = (question || "").trim();
+  const limit = Number(box.dataset.limit);
+  const n = Array.from(text).length;
+  const arabic = (text.match(/[\u0600-\u06FF]/g) || []).length
+    > (text.match(/[A-Za-z]/g) || []).length;
+  const f = (x) => x.toLocaleString("en-US");
+  box.hidden = n < 0.8 * limit;
+  box.classList.toggle("over", n > limit);
+  box.dir = arabic ? "rtl" : "ltr";
+  const area = document.querySelector("#sanad-input textarea");
+  if (area) area.setAttribute("aria-invalid", String(n > limit));
+  if (n <= limit) box.textContent = `${f(n)} / ${f(limit)}`;
+  else if (arabic) box.textContent =
+    `السؤال ${f(n)} حرفاً والحد ${f(limit)}: اختصره ${f(n - limit)} حرفاً ليمكن إرساله.`;
+  else box.textContent =
+    `${f(n)} / ${f(limit)} characters: too long to send. Shorten it by ${f(n - limit)}.`;
+}
+"""
+
+# The export arrives as a fresh data: link; clicking it downloads the file with no server
+# route: the access policy refuses Gradio's file routes.
+_EXPORT_JS = r"""
+watch("value", () => {
+  const link = element.querySelector("a[download][data-fresh]");
+  if (!link) return;
+  link.removeAttribute("data-fresh");
+  link.click();
+});
+"""
+
 _NO_SOURCES = (
     '<div class="sanad-panel sanad-empty" dir="auto">'
     "<p>Ask a question: the passages behind the answer appear here, with the quoted words "
@@ -183,10 +315,43 @@ _BACKEND_FAILED = {
 }
 
 _TURN_CLASS = re.compile(r"\bsanad-t-([0-9a-f]{12})\b")
-_CITATION = re.compile(r"\[(\d+(?:\s*[,،]\s*\d+)*)\]")
 _PARAGRAPH = re.compile(r"[^\n]*\S[^\n]*")
 _QUOTE = re.compile(r"«[^«»]*»?")
 _DIRECTION = {"ar": "rtl", "en": "ltr"}
+
+#: A question longer than this (characters, or ``LONG_LINES`` lines) is shown collapsed: in
+#: its chat bubble past ``BUBBLE_CHARS``, in the Sources heading past ``HEADING_CHARS``.
+BUBBLE_CHARS = 280
+HEADING_CHARS = 140
+LONG_LINES = 6
+
+# The Sources panel speaks the question's language.
+_LABELS = {
+    "ar": {
+        "sources": "المصادر",
+        "closest": "أقرب المقاطع",
+        "also": "ورد أيضًا في البحث",
+        "retrieved": "ما وجده البحث",
+        "searched": "بحثنا عن",
+        "quoted": "مقتبس",
+        "back": "↑ العودة إلى الجواب",
+        "more": "عرض النص كاملاً ({} حرفاً)",
+    },
+    "en": {
+        "sources": "Sources",
+        "closest": "Closest passages",
+        "also": "Also retrieved",
+        "retrieved": "Retrieved passages",
+        "searched": "Searched for",
+        "quoted": "quoted",
+        "back": "↑ Back to the answer",
+        "more": "Show all ({} characters)",
+    },
+}
+
+
+def _label(language: str, key: str) -> str:
+    return _LABELS.get(language, _LABELS["en"])[key]
 
 
 @dataclass(frozen=True)
@@ -217,8 +382,23 @@ def _message(tid: str, kind: str, body: str, direction: str = "auto") -> str:
     return f'<div class="sanad-msg sanad-{kind} sanad-t-{tid}" dir="{direction}">{body}</div>'
 
 
+def _collapsed(text: str, language: str, limit: int) -> str:
+    """``text`` escaped; past ``limit`` characters or ``LONG_LINES`` lines, its beginning and a
+    <details> that opens the whole of it, so that a pasted page does not fill the chat."""
+    lines = text.strip().splitlines()
+    if len(text.strip()) <= limit and len(lines) <= LONG_LINES:
+        return f"<bdi>{_lines(text)}</bdi>"
+    head = "\n".join(lines[:LONG_LINES])[:limit].rstrip()
+    label = _label(language, "more").format(f"{len(text.strip()):,}")
+    return (
+        f'<span class="sanad-long"><bdi class="sanad-clip">{_lines(head)}…</bdi>'
+        f"<details><summary>{label}</summary><bdi>{_lines(text)}</bdi></details></span>"
+    )
+
+
 def user_html(tid: str, question: str) -> str:
-    return _message(tid, "question", f"<p>{_lines(question)}</p>")
+    body = _collapsed(question, detect_language(question[:2000]), BUBBLE_CHARS)
+    return _message(tid, "question", f"<p>{body}</p>")
 
 
 def pending_html(tid: str, text: str, language: str) -> str:
@@ -247,7 +427,7 @@ def answer_html(tid: str, answer: Answer) -> str:
         return "".join(_cite(tid, n) for n in numbers)
 
     paragraphs = [p for p in re.split(r"\n\s*\n", answer.answer.strip()) if p.strip()]
-    body = "".join(f"<p>{_CITATION.sub(link, _prose(p))}</p>" for p in paragraphs)
+    body = "".join(f"<p>{CITATION.sub(link, _prose(p))}</p>" for p in paragraphs)
     if not answer.grounded and answer.reason:
         body += f'<p class="sanad-note" dir="auto">{_lines(answer.reason)}</p>'
     kind = "abstained" if answer.abstained else "answer"
@@ -272,8 +452,10 @@ def _marked(
     evidence: Sequence[tuple[int, int]],
     *,
     numbered: bool,
+    focus: int | None = None,
 ) -> str:
-    """``text[lo:hi]`` escaped, passages (start, end, n) in a span, evidence in <mark>."""
+    """``text[lo:hi]`` escaped, passages (start, end, n) in a span, evidence in <mark>; the
+    spans of passage ``focus`` carry ``sanad-focus``, for the Article tab to scroll to."""
     cuts = {lo, hi}
     for start, end in [*((s, e) for s, e, _ in passages), *evidence]:
         cuts.update(x for x in (start, end) if lo < x < hi)
@@ -284,8 +466,10 @@ def _marked(
         piece = html.escape(text[a:b])
         if any(s <= a and b <= e for s, e in evidence):
             piece = f"<mark>{piece}</mark>"
-        if any(s <= a and b <= e for s, e, _ in passages):
-            piece = f'<span class="sanad-passage">{piece}</span>'
+        inside = [n for s, e, n in passages if s <= a and b <= e]
+        if inside:
+            kind = "sanad-passage sanad-focus" if focus in inside else "sanad-passage"
+            piece = f'<span class="{kind}">{piece}</span>'
         out.append(piece)
     return "".join(out)
 
@@ -306,46 +490,83 @@ def _direction(text: str) -> str:
     return _DIRECTION.get(detect_language(text[:2000]), "auto")
 
 
-def sources_html(text: str, tid: str, answer: Answer, active: int | None = None) -> str:
-    """The answer's sources, each inside its paragraph with the quoted evidence marked."""
-    if not answer.sources:
-        return _NO_SOURCES
-    heading = "Closest passages" if answer.abstained else "Sources"
-    cards = []
-    for n, source in enumerate(answer.sources, 1):
-        lo, hi = _context(text, source)
-        paragraphs = []
-        for a, b in _paragraphs(text, lo, hi):
-            cut_before = a == lo and a > 0 and text[a - 1] != "\n"
-            cut_after = b == hi and b < len(text) and text[b] != "\n"
-            marked = _marked(text, a, b, [(source.start, source.end, n)], source.highlights,
-                             numbered=False)
-            paragraphs.append(
-                f'<p dir="auto">{"…" * cut_before}{marked}{"…" * cut_after}</p>'
-            )
-        quoted = " · quoted" if source.highlights else ""
-        cards.append(
-            f'<article class="sanad-source{" active" if n == active else ""}" '
-            f'id="sanad-source-{n}"><header>[{n}]{quoted}</header>'
-            f'<div dir="{_direction(source.text)}">{"".join(paragraphs)}</div></article>'
+def _card(
+    text: str, tid: str, n: int, source: Source, *, cited: bool, active: bool, language: str
+) -> str:
+    """One passage in its paragraph. A cited one is tinted, numbered as in the answer and has
+    its evidence marked; any other is plain, so the tint means "the answer rests on this"."""
+    lo, hi = _context(text, source)
+    paragraphs = []
+    for a, b in _paragraphs(text, lo, hi):
+        cut_before = a == lo and a > 0 and text[a - 1] != "\n"
+        cut_after = b == hi and b < len(text) and text[b] != "\n"
+        marked = _marked(
+            text, a, b, [(source.start, source.end, n)] if cited else [],
+            source.highlights if cited else [], numbered=False,
         )
-    searched = ""
-    if answer.query and answer.query != answer.question:
-        # A follow-up is searched for with its context; showing that explains the passages.
-        query = _lines(answer.query)
-        searched = f'<p class="sanad-query" dir="auto">Searched for: <bdi>{query}</bdi></p>'
+        paragraphs.append(f'<p dir="auto">{"…" * cut_before}{marked}{"…" * cut_after}</p>')
+    header = ""
+    if cited:
+        quoted = f" · {_label(language, 'quoted')}" if source.highlights else ""
+        back = (
+            f'<a class="sanad-back" href="#" data-turn="{tid}">{_label(language, "back")}</a>'
+        )
+        header = f"<header><b>[{n}]</b>{quoted}{back}</header>"
+    kind = "sanad-cited" if cited else "sanad-other"
     return (
-        f'<div class="sanad-panel sanad-sources sanad-t-{tid}">'
-        f'<p class="sanad-for" dir="auto">{heading}: <bdi>{_lines(answer.question)}</bdi></p>'
-        f"{searched}{''.join(cards)}</div>"
+        f'<article class="sanad-source {kind}{" active" if active else ""}" '
+        f'id="sanad-source-{n}">{header}'
+        f'<div dir="{_direction(source.text)}">{"".join(paragraphs)}</div></article>'
     )
 
 
-def article_html(text: str, answer: Answer | None = None) -> str:
-    """The whole article, with the answer's passages numbered and their evidence marked."""
-    sources: list[Source] = answer.sources if answer else []
-    passages = [(s.start, s.end, n) for n, s in enumerate(sources, 1)]
-    evidence = [h for s in sources for h in s.highlights]
+def sources_html(text: str, tid: str, answer: Answer, active: int | None = None) -> str:
+    """The answer's sources: the cited ones first, numbered as in the answer, with the quoted
+    evidence marked; then, apart and plain, the others the search found. A refusal has only
+    the closest passages, plain. Labels are in the question's language."""
+    if not answer.sources:
+        return _NO_SOURCES
+    language = answer.language if answer.language in _LABELS else "en"
+    numbers = cited(answer)
+
+    def cards(which: Sequence[int], *, tinted: bool) -> str:
+        return "".join(
+            _card(text, tid, n, answer.sources[n - 1], cited=tinted, active=n == active,
+                  language=language)
+            for n in which
+        )
+
+    rest = [n for n in range(1, len(answer.sources) + 1) if n not in numbers]
+    heading = _label(language, "closest" if answer.abstained else "sources")
+    body = cards(numbers, tinted=True)
+    if rest and numbers:
+        body += f'<h3 class="sanad-also">{_label(language, "also")}</h3>'
+    elif rest and not answer.abstained:
+        body += f'<h3 class="sanad-also">{_label(language, "retrieved")}</h3>'
+    body += cards(rest, tinted=False)
+    searched = ""
+    if answer.query and answer.query != answer.question:
+        # A follow-up is searched for with its context; showing that explains the passages.
+        query = _collapsed(answer.query, language, HEADING_CHARS)
+        searched = (
+            f'<p class="sanad-query" dir="auto">{_label(language, "searched")}: {query}</p>'
+        )
+    question = _collapsed(answer.question, language, HEADING_CHARS)
+    return (
+        f'<div class="sanad-panel sanad-sources sanad-t-{tid}" dir="{_DIRECTION[language]}">'
+        f'<p class="sanad-for" dir="auto">{heading}: {question}</p>'
+        f"{searched}{body}</div>"
+    )
+
+
+def article_html(text: str, answer: Answer | None = None, active: int | None = None) -> str:
+    """The whole article, with the passages the answer cites numbered and their evidence
+    marked; passage ``active`` (default: the first cited) is the one the tab scrolls to."""
+    numbers = cited(answer) if answer else []
+    sources = {n: answer.sources[n - 1] for n in numbers} if answer else {}
+    passages = [(s.start, s.end, n) for n, s in sources.items()]
+    evidence = [h for s in sources.values() for h in s.highlights]
+    focus = active if active in sources else next(iter(sources), None)
     shown = list(_paragraphs(text, 0, len(text)))
     if len(text) > ARTICLE_MAX_CHARS:
         shown = [(a, b) for a, b in shown if any(s < b and a < e for s, e, _ in passages)]
@@ -354,7 +575,8 @@ def article_html(text: str, answer: Answer | None = None) -> str:
     for a, b in shown:
         if len(text) > ARTICLE_MAX_CHARS and text[previous_end:a].strip():
             parts.append('<p class="sanad-gap">…</p>')
-        parts.append(f"<p>{_marked(text, a, b, passages, evidence, numbered=True)}</p>")
+        marked = _marked(text, a, b, passages, evidence, numbered=True, focus=focus)
+        parts.append(f"<p>{marked}</p>")
         previous_end = b
     if not parts:
         parts.append('<p class="sanad-gap">Ask a question to see its passages here.</p>')
@@ -419,6 +641,12 @@ class _Chat:
     ) -> Iterator[tuple[Any, ...]]:
         """Outputs: question box, chat, turns, sources panel, article."""
         if not question or not question.strip():
+            yield (gr.skip(),) * 5
+            return
+        too_long = _too_long(question, self.bot.settings.max_question_chars)
+        if too_long:
+            # A warning, not an error: an error would blank the chat, an output of this event.
+            gr.Warning(too_long)
             yield (gr.skip(),) * 5
             return
         tid = uuid.uuid4().hex[:12]
@@ -500,12 +728,16 @@ class _Chat:
         n = data.get("source")
         return (
             sources_html(self.text, str(data["turn"]), turn.answer, active=n),
-            article_html(self.text, turn.answer),
+            article_html(self.text, turn.answer, active=n),
             gr.Tabs(selected="sources"),
         )
 
-    def clear(self) -> tuple[Turns, str, str]:
-        return {}, _NO_SOURCES, article_html(self.text)
+    def sources_for(self, turns: Turns, tid: str) -> tuple[str, str]:
+        """The Sources panel and the Article tab for turn ``tid`` (empty if unanswered)."""
+        turn = turns.get(tid)
+        if turn is None or turn.answer is None:
+            return _NO_SOURCES, article_html(self.text)
+        return sources_html(self.text, tid, turn.answer), article_html(self.text, turn.answer)
 
     def api_ask(self, question: str, history_json: str = "[]") -> dict[str, Any]:
         """Answer a question about the article. history_json is a JSON list of earlier
@@ -530,6 +762,172 @@ class _Chat:
         except Exception:
             log.exception("answering %r failed", question)
             raise gr.Error(_FAILED["en"], print_exception=False) from None
+
+
+_TOO_LONG = {
+    "ar": "السؤال {n:,} حرفاً والحد {limit:,}: اختصره ليمكن إرساله.",
+    "en": "The question is {n:,} characters long; the limit is {limit:,}. Shorten it to send it.",
+}
+
+
+def _too_long(question: str, limit: int) -> str | None:
+    """Why ``question`` cannot be sent (it stays in the box, never cut), or None."""
+    n = len(question.strip())
+    if n <= limit:
+        return None
+    return _TOO_LONG[detect_language(question[:2000])].format(n=n, limit=limit)
+
+
+Library = dict[str, Any]  # the conversations, as ui.conversations stores them
+
+
+class _Conversations:
+    """The conversation list: kept in the browser (``gr.BrowserState``), with a copy per
+    session on the server so that only the page's load sends it."""
+
+    def __init__(self, chat: _Chat) -> None:
+        self.chat = chat
+
+    def _render(self, library: Library) -> tuple[list[dict[str, Any]], Turns, str, str]:
+        """Chat, turns, sources panel and article for the library's current conversation."""
+        text = self.chat.text
+        conversation = conversations.find(library, library["current"])
+        messages: list[dict[str, Any]] = []
+        turns: Turns = {}
+        for item in conversation["turns"] if conversation else []:
+            unpacked = conversations.unpack(item, text)
+            if unpacked is None:
+                continue
+            tid, question, answer = unpacked
+            messages += [
+                {"role": "user", "content": user_html(tid, question)},
+                {"role": "assistant", "content": answer_html(tid, answer)},
+            ]
+            turns[tid] = _Turn(question, answer)
+        sources, article = self.chat.sources_for(turns, next(reversed(turns), ""))
+        return messages, turns, sources, article
+
+    @staticmethod
+    def _list(library: Library) -> Any:
+        return gr.Dropdown(choices=conversations.choices(library), value=library["current"])
+
+    def restore(self, stored: Any) -> tuple[Any, ...]:
+        """On load. Outputs: library, chat, turns, sources, article, list."""
+        library = conversations.read(stored)
+        return (library, *self._render(library), self._list(library))
+
+    def save(self, library: Library, turns: Turns) -> tuple[Any, ...]:
+        """After an answer. Outputs: library, stored value, list."""
+        answered = [(tid, t) for tid, t in turns.items() if t.answer is not None]
+        if not answered:
+            return gr.skip(), gr.skip(), gr.skip()
+        conversation = conversations.find(library, library["current"]) or {
+            "id": uuid.uuid4().hex[:12],
+            "title": conversations.title_of(answered[0][1].question),
+            "created": conversations.now(),
+            "document": self.chat.bot.document.name,
+        }
+        packed = [conversations.pack(tid, t.question, t.answer) for tid, t in answered if t.answer]
+        library = conversations.put(library, {**conversation, "turns": packed})
+        return library, library, self._list(library)
+
+    def open(self, cid: Any, library: Library) -> tuple[Any, ...]:
+        """Outputs: library, stored value, chat, turns, sources, article."""
+        if not isinstance(cid, str) or conversations.find(library, cid) is None:
+            return (gr.skip(),) * 6
+        library = {**library, "current": cid}
+        return (library, library, *self._render(library))
+
+    def new(self, library: Library) -> tuple[Any, ...]:
+        """Outputs: library, stored value, chat, turns, sources, article, list."""
+        library = {**library, "current": None}
+        return (library, library, *self._render(library), self._list(library))
+
+    def delete(self, library: Library) -> tuple[Any, ...]:
+        """Chatbot's clear: the conversation goes. Outputs: library, stored value, turns,
+        sources, article, list."""
+        library = conversations.drop(library, library["current"])
+        _, turns, sources, article = self._render(library)
+        return library, library, turns, sources, article, self._list(library)
+
+    def export(self, kind: str, library: Library) -> Any:
+        """The current conversation as a download link (Markdown or JSON)."""
+        conversation = conversations.find(library, library["current"])
+        if conversation is None:
+            gr.Warning("Nothing to export yet: ask a question first. · لا شيء للتصدير بعد.")
+            return gr.skip()
+        text = self.chat.text
+        if kind == "json":
+            body, mime = conversations.to_json(conversation, text), "application/json"
+        else:
+            body, mime = conversations.to_markdown(conversation, text), "text/markdown"
+        name = f"sanad-{conversation['created'][:10]}-{conversation['id']}.{kind}"
+        href = f"data:{mime};charset=utf-8,{urllib.parse.quote(body)}"
+        return (
+            f'<a class="sanad-export" download="{name}" href="{href}" '
+            f'data-fresh="{uuid.uuid4().hex}">⤓ {html.escape(name)}</a>'
+        )
+
+
+_THANKS = {
+    "ar": "شكراً. أضف تعليقاً إن شئت (اختياري):",
+    "en": "Thank you. Add a comment if you like (optional):",
+}
+
+
+class _Feedback:
+    """Thumbs up or down on an answer, and an optional comment, into ``ui.feedback``'s store.
+    What is stored is the server's own record of the turn (question, answer, sources)."""
+
+    def __init__(self, chat: _Chat, store: FeedbackStore) -> None:
+        self.chat = chat
+        self.store = store
+
+    def vote(self, turns: Turns, votes: dict[str, int], like: gr.LikeData) -> tuple[Any, ...]:
+        """Outputs: votes, comment box (shown), the feedback id a comment goes to."""
+        m = _TURN_CLASS.search(json.dumps(like.value, ensure_ascii=False))
+        tid = m.group(1) if m else ""
+        turn = turns.get(tid)
+        if turn is None or turn.answer is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        answer = turn.answer
+        try:
+            if like.liked == "":  # the reader took their vote back
+                if tid in votes:
+                    self.store.remove(votes[tid])
+                votes = {k: v for k, v in votes.items() if k != tid}
+                return votes, gr.Textbox(visible=False, value=""), None
+            verdict = "up" if like.liked is True else "down"
+            if tid in votes:
+                self.store.set_verdict(votes[tid], verdict)
+            else:
+                numbers = cited(answer)
+                sources = [
+                    {"n": n, "cited": n in numbers, "text": s.text, "start": s.start,
+                     "end": s.end}
+                    for n, s in enumerate(answer.sources, 1)
+                ]
+                votes = {**votes, tid: self.store.add(
+                    verdict, turn.question, answer.answer, sources, language=answer.language,
+                    backend=answer.backend, document=self.chat.bot.document.name,
+                )}
+        except FeedbackError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        box = gr.Textbox(visible=True, value="", label=_THANKS.get(answer.language, _THANKS["en"]))
+        return votes, box, votes[tid]
+
+    def comment(self, text: Any, feedback_id: Any) -> Any:
+        """Outputs: comment box (hidden once stored)."""
+        if feedback_id is None:
+            return gr.Textbox(visible=False, value="")
+        if isinstance(text, str) and not text.strip():
+            return gr.skip()
+        try:
+            self.store.comment(feedback_id, text)
+        except FeedbackError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        gr.Info("Thank you: your comment is stored. · شكراً، حُفظ تعليقك.")
+        return gr.Textbox(visible=False, value="")
 
 
 _C = TypeVar("_C", bound=gr.components.Component)
@@ -569,6 +967,8 @@ def build_app(
     settings = settings or bot.settings
     slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
     handlers = _Chat(bot, slots)
+    kept = _Conversations(handlers)
+    feedback = _Feedback(handlers, store_for(settings))
     name = html.escape(bot.document.name)
 
     # No analytics: Gradio would otherwise call home from a server meant to work offline.
@@ -580,8 +980,33 @@ def build_app(
             js_on_load=_BRIDGE_JS,
         )
         turns = gr.State({})
+        # Fixed key and secret: the stored conversations outlive a server restart. The secret
+        # guards nothing (Gradio sends it to the page, which decrypts); the data is the
+        # reader's own, in their own browser.
+        stored = gr.BrowserState(
+            conversations.empty(), storage_key="sanad-conversations", secret="sanad-v1"
+        )
+        library = gr.State(conversations.empty())
+        votes = gr.State({})
+        feedback_for = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
+                with gr.Row(elem_id="sanad-conversations", equal_height=False):
+                    conversation_list = _refusing_quietly(
+                        gr.Dropdown(
+                            choices=[], value=None, show_label=False, scale=4, min_width=160,
+                            container=False, elem_id="sanad-conversation-list",
+                            info=None, label="Conversations · المحادثات",
+                        ),
+                        "Conversations: not one of this browser's conversations",
+                    )
+                    new_conversation = gr.Button(
+                        "+ New · جديدة", size="sm", scale=1, min_width=90,
+                        elem_id="sanad-new",
+                    )
+                    export_md = gr.Button("⤓ Markdown", size="sm", scale=1, min_width=90)
+                    export_json = gr.Button("⤓ JSON", size="sm", scale=1, min_width=70)
+                export = gr.HTML("", js_on_load=_EXPORT_JS, elem_id="sanad-export")
                 chatbot = gr.Chatbot(
                     elem_id="sanad-chat",
                     show_label=False,
@@ -590,16 +1015,31 @@ def build_app(
                     examples=[{"text": q} for q in EXAMPLES],
                     placeholder="**sanad · سند** — ask the article a question · اسأل المقال",
                     latex_delimiters=[],
-                    feedback_options=None,
+                    feedback_options=("Like", "Dislike"),
                 )
                 question = gr.Textbox(
                     elem_id="sanad-input",
                     show_label=False,
                     placeholder="Ask about the article… · اسأل عن المقال…",
                     submit_btn=True,
-                    max_length=settings.max_question_chars,
+                    # No max_length: the browser would cut a long paste without a word. The
+                    # counter below says when it is too long, and respond refuses it.
                     max_lines=5,
                     autofocus=True,
+                )
+                gr.HTML(
+                    '<div class="sanad-count" role="status" aria-live="polite" hidden '
+                    f'data-limit="{settings.max_question_chars}"></div>',
+                    elem_id="sanad-count",
+                    js_on_load=_CHAT_JS,
+                )
+                comment = gr.Textbox(
+                    elem_id="sanad-feedback",
+                    visible=False,
+                    label=_THANKS["en"],
+                    placeholder="What was wrong or right? · ما الخطأ أو الصواب؟",
+                    submit_btn="Send · أرسل",
+                    max_lines=4,
                 )
                 with gr.Accordion("Settings · الإعدادات", open=False):
                     # Only what the operator offers (SANAD_LLM_CHOICES): a backend named by a
@@ -625,7 +1065,7 @@ def build_app(
                 with gr.Tab("Sources · المصادر", id="sources"):
                     sources = gr.HTML(_NO_SOURCES, js_on_load=_SCROLL_TO_ACTIVE_JS)
                 with gr.Tab("Article · المقال", id="article"):
-                    article = gr.HTML(article_html(handlers.text), js_on_load=None)
+                    article = gr.HTML(article_html(handlers.text), js_on_load=_ARTICLE_JS)
 
         answering = {
             "outputs": [question, chatbot, turns, sources, article],
@@ -634,13 +1074,31 @@ def build_app(
             "concurrency_id": "sanad-answer",
             "api_visibility": "private",
         }
-        question.submit(handlers.respond, [question, chatbot, turns, llm, top_k], **answering)
-        chatbot.retry(handlers.retry, [chatbot, turns, llm, top_k], **answering)
-        chatbot.example_select(handlers.example, [chatbot, turns, llm, top_k], **answering)
+        quick: dict[str, Any] = {"api_visibility": "private", "queue": False}
+        saving = {"fn": kept.save, "inputs": [library, turns],
+                  "outputs": [library, stored, conversation_list], **quick}
+        question.submit(
+            handlers.respond, [question, chatbot, turns, llm, top_k], **answering
+        ).then(**saving)
+        chatbot.retry(handlers.retry, [chatbot, turns, llm, top_k], **answering).then(**saving)
+        chatbot.example_select(
+            handlers.example, [chatbot, turns, llm, top_k], **answering
+        ).then(**saving)
+        question.change(None, [question], None, js=_COUNT_JS, **quick)
+        shown = [chatbot, turns, sources, article]
+        blocks.load(kept.restore, [stored], [library, *shown, conversation_list], **quick)
+        conversation_list.input(kept.open, [conversation_list, library],
+                                [library, stored, *shown], **quick)
+        new_conversation.click(kept.new, [library], [library, stored, *shown, conversation_list],
+                               **quick)
         chatbot.clear(
-            handlers.clear, None, [turns, sources, article],
-            api_visibility="private", queue=False,
+            kept.delete, [library],
+            [library, stored, turns, sources, article, conversation_list], **quick,
         )
+        export_md.click(partial(kept.export, "md"), [library], [export], **quick)
+        export_json.click(partial(kept.export, "json"), [library], [export], **quick)
+        chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **quick)
+        comment.submit(feedback.comment, [comment, feedback_for], [comment], **quick)
         header.click(
             handlers.show_source, [turns], [sources, article, tabs],
             api_visibility="private", queue=False,

@@ -71,7 +71,7 @@ _PUBLIC = frozenset(
         "/gradio_api/startup-events",
     }
 )
-_PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+_PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon", "/fonts/")
 # The Gradio API routes the chat page and gradio_client use (run/ for the handlers that skip the
 # queue, such as opening a citation; Gradio refuses the queued ones there). Everything else
 # under /gradio_api (uploads, file=, proxy=, run history, streamed media, component servers) is

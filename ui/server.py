@@ -23,6 +23,7 @@ from index import ConfigError
 from .api import create_router
 from .app import CSS, FONT_STACK, build_app
 from .connections import HEADER_SECONDS, bounded_protocol, connection_limit, summarise_logs
+from .fonts import create_font_router
 from .policy import AccessPolicy, GradioSessions
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
         description="Ask an Arabic news article questions in Arabic or English; answers quote "
         "the article and cite the passages. The chat UI is at /.",
     )
+    app.include_router(create_font_router())
     app.include_router(
         create_router(bot, settings=settings, slots=slots, chat_status=_chat_status(blocks))
     )
@@ -59,7 +61,9 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
         # Named system fonts only: the default theme would fetch a web font that an offline
         # server cannot reach, and that font has no Arabic.
         theme=gr.themes.Default(font=[f.strip().strip('"') for f in FONT_STACK.split(",")]),
-        footer_links=["api", "settings"],
+        # Gradio's own settings (screen recording, PWA, run history) would sit beside the
+        # chat's, and none of them is for a reader.
+        footer_links=["api"],
         # Unexpected exceptions stay in the server log; the handlers turn the expected ones
         # into messages (gr.Error is shown either way).
         show_error=False,
