@@ -66,10 +66,12 @@ llama_server() {
 }
 
 # Debian packages: the English-Arabic dictionary English questions are matched with (the app
-# runs without it, less well), and for the tests Chromium, which the browser tests drive
-# (Playwright never downloads a browser here).
+# runs without it, less well), Noto Naskh Arabic, which the chat serves as its web font (else
+# each browser falls back to its own), and for the tests Chromium, which the browser tests
+# drive (Playwright never downloads a browser here).
 debs=()
 [ -e /usr/share/dictd/freedict-eng-ara.index ] || debs+=(dict-freedict-eng-ara)
+[ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || debs+=(fonts-noto-core)
 [ "$dev" = 1 ] && ! command -v chromium >/dev/null 2>&1 && debs+=(chromium)
 
 debian_packages() {
@@ -100,7 +102,8 @@ if [ "${#debs[@]}" -gt 0 ] && ! command -v apt-get >/dev/null 2>&1; then
     echo "setup: install ${debs[*]} (Debian package names) for the tests" >&2
     exit 1
   fi
-  echo "setup: no apt-get; without dict-freedict-eng-ara, English questions match less well" >&2
+  echo "setup: no apt-get; without ${debs[*]} (Debian package names), English questions" \
+    "match less well and Arabic shows in the browser's own font" >&2
 else
   step "Debian packages${debs[*]:+ (${debs[*]})}" debian_packages
 fi

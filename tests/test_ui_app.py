@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qa import Answer, Source
@@ -64,9 +66,67 @@ def test_source_is_shown_in_its_paragraph_with_the_evidence_marked() -> None:
     s = source("قال <b>الخبير</b> إن الدليل هنا واضح.", "الدليل هنا")
     html = app.sources_html(DOC, TID, answer("x [1]", [s]), active=1)
     assert "<mark>الدليل هنا</mark>" in html
-    assert "&lt;b&gt;الخبير&lt;/b&gt;" in html and "<b>" not in html
+    assert "&lt;b&gt;الخبير&lt;/b&gt;" in html and "<b>الخبير" not in html
     assert "الأولى" not in html and "الثالثة" not in html  # other paragraphs stay out
-    assert 'class="sanad-source active" id="sanad-source-1"' in html
+    assert 'class="sanad-source sanad-cited active" id="sanad-source-1"' in html
+
+
+def cards(html: str) -> list[str]:
+    """Each source card's HTML, in the panel's order."""
+    return re.findall(r'<article class="sanad-source[^"]*".*?</article>', html)
+
+
+def test_cited_sources_come_first_numbered_as_cited_and_the_rest_plain() -> None:
+    first = source("الفقرة الأولى.", "الأولى")
+    middle = source("قال <b>الخبير</b> إن الدليل هنا واضح.", "الدليل")
+    last = source("الفقرة الثالثة.", "الثالثة")
+    # The answer cites the second and third passages the search found, not the first.
+    html = app.sources_html(DOC, TID, answer("أ [3] ب [2]", [first, middle, last]))
+    shown = cards(html)
+    assert ["sanad-cited" in c for c in shown] == [True, True, False]
+    assert "<b>[2]</b>" in shown[0] and "<b>[3]</b>" in shown[1]
+    assert "الأولى" in shown[2]
+    # Only cited passages are tinted, numbered and marked; the other is under its own heading.
+    assert "sanad-passage" not in shown[2] and "<mark>" not in shown[2] and "[1]" not in shown[2]
+    assert all("sanad-passage" in c and "<mark>" in c for c in shown[:2])
+    assert html.index('class="sanad-also">ورد أيضًا في البحث') < html.index(shown[2])
+    assert "المصادر:" in html and "مقتبس" in html and "Sources" not in html
+
+
+def test_labels_follow_the_question_language() -> None:
+    two = [source("الفقرة الأولى.", "الأولى"), source("الفقرة الثالثة.", "الثالثة")]
+    a = answer("The article says [1]", two, language="en", query="Moscow attack victims")
+    html = app.sources_html(DOC, TID, a)
+    assert "Sources:" in html and "Also retrieved" in html and "quoted" in html
+    assert "Searched for:" in html
+    assert "المصادر" not in html and "ورد أيضًا" not in html
+    arabic = app.sources_html(DOC, TID, answer("x [1]", two, query="ضحايا الهجوم"))
+    assert "بحثنا عن:" in arabic and "Searched for" not in arabic
+
+
+def test_a_refusal_shows_the_closest_passages_plain() -> None:
+    two = [source("الفقرة الأولى.", "الأولى"), source("الفقرة الثالثة.", "الثالثة")]
+    html = app.sources_html(DOC, TID, answer("لا يجيب المقال [1].", two, abstained=True))
+    assert "أقرب المقاطع:" in html and "المصادر" not in html
+    assert len(cards(html)) == 2
+    assert "sanad-cited" not in html and "sanad-passage" not in html and "<mark>" not in html
+    assert "sanad-also" not in html
+
+
+def test_a_long_question_is_collapsed_in_its_bubble_and_the_sources_heading() -> None:
+    long = "<i>سؤال</i> " + "كلمة " * 900
+    bubble = app.user_html(TID, long)
+    assert "<details>" in bubble and "عرض النص كاملاً" in bubble
+    assert "<i>" not in bubble and "&lt;i&gt;" in bubble
+    clip = re.search(r'<bdi class="sanad-clip">(.*?)</bdi>', bubble)
+    assert clip and len(clip.group(1)) <= app.BUBBLE_CHARS + 20
+    s = source("الفقرة الأولى.", "الأولى")
+    panel = app.sources_html(DOC, TID, Answer(long, "x [1]", language="ar", abstained=False,
+                                              sources=[s]))
+    heading = re.search(r'<p class="sanad-for".*?</p>', panel)
+    assert heading and "<details>" in heading.group(0)
+    assert "show" not in app.user_html(TID, "سؤال قصير؟").lower()
+    assert "<details>" not in app.user_html(TID, "سؤال قصير؟")
 
 
 def test_long_paragraph_context_is_cut_with_ellipses() -> None:
@@ -75,6 +135,19 @@ def test_long_paragraph_context_is_cut_with_ellipses() -> None:
     html = app.sources_html(doc, TID, answer("x [1]", [s]))
     assert html.count("…") == 2
     assert len(html) < 2 * app.CONTEXT_CHARS + 1000
+
+
+def test_article_marks_only_cited_passages_and_focuses_the_clicked_one() -> None:
+    first, last = source("الفقرة الأولى.", "الأولى"), source("الفقرة الثالثة.", "الثالثة")
+    html = app.article_html(DOC, answer("x [2]", [first, last]))
+    assert html.count("sanad-num") == 1 and '<sup class="sanad-num">2</sup>' in html
+    assert "<mark>الأولى</mark>" not in html
+    assert '<span class="sanad-passage sanad-focus"><mark>الثالثة</mark></span>' in html
+    both = app.article_html(DOC, answer("x [1] [2]", [first, last]), active=2)
+    paragraphs = both.split("</p>")
+    assert "الأولى" in paragraphs[0] and "sanad-focus" not in paragraphs[0]
+    assert "الثالثة" in paragraphs[-2] and "sanad-focus" in paragraphs[-2]
+    assert "sanad-passage" not in app.article_html(DOC, answer("لا", [first], abstained=True))
 
 
 def test_article_numbers_passages_and_marks_evidence() -> None:

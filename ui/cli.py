@@ -1,11 +1,14 @@
-"""``sanad``: qa's commands (ask, chat, eval) plus ``serve``."""
+"""``sanad``: qa's commands (ask, chat, eval) plus ``serve`` and ``feedback export``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from qa import cli as qa_cli
+
+from .feedback import FeedbackError, store_for
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +34,49 @@ def build_parser() -> argparse.ArgumentParser:
         "(otherwise refused): anyone who can reach it can use it",
     )
     qa_cli.add_settings_flags(serve)
+    feedback = commands.add_parser(
+        "feedback",
+        help="what chat readers said about answers",
+        description="The thumbs up/down and comments the chat stored (SANAD_FEEDBACK_DB, "
+        "default: feedback.sqlite in the cache dir).",
+    )
+    actions = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = actions.add_parser(
+        "export",
+        help="write every verdict as JSON lines",
+        description="Write every stored verdict as one JSON object a line: id, time, verdict "
+        "(up or down), question, answer, sources (the passages, cited or not), comment, "
+        "language, backend, document.",
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, help="write to this file (default: standard output)"
+    )
     return parser
+
+
+def _export_feedback(args: argparse.Namespace) -> int:
+    store = store_for(qa_cli.settings_from(args))
+    if args.output is None:
+        n = store.export(sys.stdout)
+    else:
+        # Written beside the target and moved into place: a failed export leaves no half file.
+        partial = args.output.with_name(f".{args.output.name}.partial")
+        with partial.open("w", encoding="utf-8") as out:
+            n = store.export(out)
+        partial.replace(args.output)
+    print(f"sanad: {n} feedback rows exported", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "feedback":
+        try:
+            return _export_feedback(args)
+        except (*qa_cli.USER_ERRORS, FeedbackError) as e:
+            print(f"sanad: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                  file=sys.stderr)
+            return 2
     if args.command != "serve":
         return qa_cli.run(args)
     from .server import serve

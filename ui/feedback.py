@@ -82,6 +82,8 @@ class FeedbackStore:
                 with db:
                     db.execute(_SCHEMA)
                     yield db
+            except sqlite3.DatabaseError as e:  # a corrupt or locked file, a full disk
+                raise FeedbackError(f"the feedback store {self.path}: {e}") from None
             finally:
                 db.close()
 

@@ -1,0 +1,93 @@
+"""The feedback store: verdicts and comments into SQLite, kept across restarts, exported as JSON
+lines by the store and by ``sanad feedback export``; bad input is a one-line refusal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa import Settings
+from ui import cli
+from ui.feedback import MAX_COMMENT_CHARS, FeedbackError, FeedbackStore, store_for
+
+SOURCES = [{"n": 1, "cited": True, "text": "«نص»", "start": 3, "end": 7}]
+
+
+def test_verdicts_and_comments_persist_and_export_as_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "feedback.sqlite"
+    first = FeedbackStore(path).add("down", "كم؟", "بحسب المقال [1]", SOURCES, language="ar")
+    second = FeedbackStore(path).add("up", "Who?", "The article says [1]", [])
+    FeedbackStore(path).comment(first, "  الرقم خطأ  ")
+    FeedbackStore(path).set_verdict(second, "down")
+
+    lines = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+    assert FeedbackStore(path).export(Out()) == 2  # type: ignore[arg-type]
+    rows = [json.loads(line) for line in "".join(lines).splitlines()]
+    assert [r["id"] for r in rows] == [first, second]
+    assert rows[0]["verdict"] == "down" and rows[0]["comment"] == "الرقم خطأ"
+    assert rows[0]["question"] == "كم؟" and rows[0]["sources"] == SOURCES
+    assert rows[0]["language"] == "ar" and rows[0]["time"].endswith("+00:00")
+    assert rows[1]["verdict"] == "down" and rows[1]["comment"] is None
+
+    FeedbackStore(path).remove(second)
+    assert [r["id"] for r in FeedbackStore(path).rows()] == [first]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.add("meh", "q", "a"), 'verdict must be "up" or "down"'),
+        (lambda s: s.add("up", 42, "a"), "question must be text"),
+        (lambda s: s.add("up", "q", "a", comment="x" * (MAX_COMMENT_CHARS + 1)),
+         f"the limit is {MAX_COMMENT_CHARS:,}"),
+        (lambda s: s.comment(1, ["not", "text"]), "comment must be text"),
+        (lambda s: s.comment(999, "fine"), "no feedback with id 999"),
+        (lambda s: s.comment("1", "fine"), "feedback id must be a number"),
+        (lambda s: s.add("up", "q\x00", "a"), "NUL"),
+    ],
+)
+def test_bad_feedback_is_a_one_line_error_and_stores_nothing(
+    tmp_path: Path, call, message: str
+) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    with pytest.raises(FeedbackError, match=message) as e:
+        call(store)
+    assert "\n" not in str(e.value)
+    assert list(store.rows()) == []
+
+
+def test_the_store_lives_in_the_cache_dir_unless_named(tmp_path: Path) -> None:
+    assert store_for(Settings(cache_dir=tmp_path)).path == tmp_path / "feedback.sqlite"
+    named = tmp_path / "elsewhere.sqlite"
+    assert store_for(Settings(cache_dir=tmp_path, feedback_db=named)).path == named
+
+
+def test_sanad_feedback_export_writes_jsonl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "feedback.sqlite"
+    monkeypatch.setenv("SANAD_FEEDBACK_DB", str(db))
+    FeedbackStore(db).add("down", "كم عدد القتلى؟", "بحسب المقال [1]", SOURCES, comment="خطأ")
+
+    assert cli.main(["feedback", "export"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["comment"] == "خطأ"
+    assert "1 feedback rows exported" in err
+
+    target = tmp_path / "out.jsonl"
+    assert cli.main(["feedback", "export", "-o", str(target)]) == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["question"] == "كم عدد القتلى؟"
+    capsys.readouterr()
+
+    db.write_bytes(b"this is not a database" * 100)
+    assert cli.main(["feedback", "export"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sanad: error: the feedback store ") and err.count("\n") == 1
+    assert "not a database" in err
