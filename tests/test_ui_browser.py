@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from qa import Assistant
 from ui import create_app
+from ui.feedback import FeedbackStore
 
 pytestmark = pytest.mark.browser
 
@@ -56,9 +57,16 @@ UNREACHABLE = "openai:unreachable"
 
 
 @pytest.fixture(scope="module")
-def server(assistant: Assistant) -> Iterator[str]:
+def feedback_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("feedback") / "feedback.sqlite"
+
+
+@pytest.fixture(scope="module")
+def server(assistant: Assistant, feedback_db: Path) -> Iterator[str]:
     bot = Assistant(
-        assistant.settings.replace(llm_choices=UNREACHABLE, llm_base_url="http://127.0.0.1:9/v1")
+        assistant.settings.replace(
+            llm_choices=UNREACHABLE, llm_base_url="http://127.0.0.1:9/v1", feedback_db=feedback_db
+        )
     )
     with running(create_app(bot)) as url:
         yield url
@@ -156,6 +164,30 @@ def test_conversation(desktop: Page) -> None:
     evidence = squash(" ".join(card.locator("mark").all_inner_texts()))
     assert evidence
     assert evidence in squash(arabic.inner_text())
+    # The cited passage comes first, numbered as in the answer and tinted; the others follow
+    # under their own heading, plain and unnumbered; the labels are Arabic, as the question.
+    panel = page.locator(".sanad-sources")
+    cited = [f"[{n}]" for n in re.findall(r"\[(\d+)\]", arabic.inner_text())]
+    headers = panel.locator(".sanad-source.sanad-cited header b").all_inner_texts()
+    assert headers == sorted(set(cited))
+    assert page.locator(".sanad-source").first.get_attribute("class").split()[1] == "sanad-cited"
+    others = panel.locator(".sanad-source.sanad-other")
+    assert others.count() >= 1
+    assert others.locator(".sanad-passage, mark, header").count() == 0
+    assert panel.locator(".sanad-cited .sanad-passage").first.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    ) != "rgba(0, 0, 0, 0)"
+    expect(panel.locator(".sanad-for")).to_contain_text("المصادر:")
+    expect(panel.locator(".sanad-also")).to_have_text("ورد أيضًا في البحث")
+    # Arabic is set in the web font the app serves, not in the system's.
+    assert page.evaluate(
+        """() => [...document.fonts].some(
+            (f) => f.family.replace(/"/g, "") === "Noto Naskh Arabic" && f.status === "loaded")"""
+    )
+    assert page.evaluate(
+        """() => performance.getEntriesByType("resource").some(
+            (r) => r.name.endsWith("/fonts/NotoNaskhArabic-Regular.ttf"))"""
+    )
     page.screenshot(path=str(ARTIFACTS / "ui-desktop-sources.png"))
 
     # A citation in the earlier English answer switches the panel back to that answer.
@@ -177,6 +209,9 @@ def test_conversation(desktop: Page) -> None:
     assert article.locator(".sanad-passage").count() >= 1
     marked = squash(" ".join(article.locator("mark").all_inner_texts()))
     assert marked and marked in squash(follow_up.inner_text())
+    # It has scrolled to the quoted passage, which flashes.
+    expect(article.locator(".sanad-focus").first).to_be_in_viewport()
+    expect(article.locator(".sanad-focus.sanad-flash").first).to_be_attached()
     page.screenshot(path=str(ARTIFACTS / "ui-desktop-article.png"))
 
     # Copying a message gives its text, not its HTML.
@@ -196,7 +231,14 @@ def test_phone_width(phone: Page) -> None:
     card = page.locator(".sanad-source.active")
     expect(card).to_be_in_viewport()
     assert card.locator("mark").count() >= 1
+    # The panel grows with the page rather than scrolling inside it.
+    panel = page.locator(".sanad-sources")
+    assert panel.evaluate("e => e.scrollHeight <= e.clientHeight + 1")
     page.screenshot(path=str(ARTIFACTS / "ui-phone-source.png"))
+    # And back to the answer the citation was in.
+    card.locator("a.sanad-back").click()
+    expect(reply).to_be_in_viewport()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-back.png"))
     page.screenshot(path=str(ARTIFACTS / "ui-phone-full.png"), full_page=True)
 
 
@@ -287,3 +329,85 @@ def test_the_login_page_opens_the_chat(
         assert "140" in reply.inner_text()
         context.close()
         assert errors == []
+
+
+def test_an_over_long_question_is_refused_as_it_stands(desktop: Page) -> None:
+    page = desktop
+    box = page.locator("#sanad-input textarea")
+    counter = page.locator("#sanad-count .sanad-count")
+    box.fill("ما " * 450)  # 1,349 characters once trimmed: no counter yet
+    expect(counter).to_be_hidden()
+    box.fill("كلمة " * 340)  # 1,700 characters
+    expect(counter).to_have_text("1,699 / 2,000")
+    pasted = "كلمة " * 600  # 3,000 characters
+    box.fill(pasted)
+    expect(counter).to_contain_text("السؤال 2,999 حرفاً والحد 2,000")
+    expect(counter).to_have_class(re.compile(r"\bover\b"))
+    box.press("Enter")
+    expect(page.get_by_text("السؤال 2,999 حرفاً والحد 2,000: اختصره ليمكن إرساله")).to_be_visible()
+    assert box.input_value() == pasted  # nothing cut
+    assert page.locator(".sanad-msg").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ui-desktop-too-long.png"))
+
+    # A long question that fits is sent, and shown collapsed in its bubble and the panel.
+    long = ENGLISH + " Please answer briefly." * 30
+    reply = send(page, long)
+    expect(reply).to_have_class(re.compile(r"\bsanad-answer\b"))
+    bubble = page.locator(".sanad-msg.sanad-question").last
+    expect(bubble.locator("details summary")).to_have_text(re.compile(r"Show all \(\d"))
+    assert bubble.locator(".sanad-clip").inner_text().endswith("…")
+    expect(page.locator(".sanad-sources .sanad-for details")).to_have_count(1)
+    bubble.locator("details summary").click()
+    expect(bubble.locator(".sanad-clip")).to_be_hidden()
+    assert squash(bubble.locator("details > span").inner_text()) == squash(long)
+
+
+def test_a_conversation_survives_a_reload_and_a_thumbs_down_is_stored(
+    desktop: Page, feedback_db: Path
+) -> None:
+    page = desktop
+    reply = send(page, ARABIC)
+    expect(reply).to_have_class(re.compile(r"\bsanad-answer\b"))
+    answer = squash(reply.inner_text())
+    rows = len(list(FeedbackStore(feedback_db).rows()))
+
+    # Thumbs down, then a comment: both reach the server's store.
+    page.locator("#sanad-chat button[aria-label='Dislike']").last.click()
+    comment = page.locator("#sanad-feedback textarea")
+    expect(comment).to_be_visible()
+    comment.fill("الرقم غير صحيح")
+    comment.press("Enter")
+    expect(comment).to_be_hidden()
+    stored = list(FeedbackStore(feedback_db).rows())
+    assert len(stored) == rows + 1
+    assert stored[-1]["verdict"] == "down" and stored[-1]["comment"] == "الرقم غير صحيح"
+    assert stored[-1]["question"] == ARABIC and "140" in stored[-1]["answer"]
+    assert any(s["cited"] and s["text"] in answer for s in stored[-1]["sources"])
+
+    # A reload brings the conversation back, sources and all.
+    page.reload()
+    expect(page.locator(".sanad-msg.sanad-answer")).to_have_count(1)
+    assert squash(page.locator(".sanad-msg.sanad-answer").inner_text()) == answer
+    expect(page.locator(".sanad-sources .sanad-for")).to_contain_text(ARABIC)
+    page.screenshot(path=str(ARTIFACTS / "ui-desktop-reloaded.png"))
+
+    # A new conversation, then back to the first from the list.
+    page.get_by_text("Conversations · المحادثات").click()
+    page.locator("#sanad-new").click()
+    expect(page.locator(".sanad-msg")).to_have_count(0)
+    english = send(page, ENGLISH)
+    expect(english).to_have_class(re.compile(r"\bsanad-answer\b"))
+    chooser = page.locator("#sanad-conversation-list input")
+    chooser.click()
+    options = page.locator("[data-testid=dropdown-option]")
+    expect(options).to_have_count(2)
+    options.filter(has_text=ARABIC[:20]).click()
+    expect(page.locator(".sanad-msg.sanad-answer")).to_have_count(1)
+    assert squash(page.locator(".sanad-msg.sanad-answer").inner_text()) == answer
+
+    # Exported as Markdown, with the cited passage quoted.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="⤓ Markdown").click()
+    markdown = Path(download.value.path()).read_text(encoding="utf-8")
+    assert markdown.startswith("# ") and f"## {ARABIC}" in markdown
+    assert "**المصادر**" in markdown and "\n> " in markdown

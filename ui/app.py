@@ -88,8 +88,8 @@ a.sanad-back { display: none; margin-inline-start: .8em; color: var(--color-acce
   margin: .2em .4em 0; text-align: end; }
 #sanad-count .sanad-count.over { color: #b91c1c; font-weight: 600; text-align: start; }
 .dark #sanad-count .sanad-count.over { color: #fca5a5; }
-#sanad-conversations { align-items: center; gap: .4rem; }
-#sanad-conversations button { align-self: center; }
+#sanad-input textarea::placeholder { color: #6b6b73; opacity: 1; }
+.dark #sanad-input textarea::placeholder { color: #a1a1aa; }
 #sanad-feedback { border: 1px solid var(--border-color-primary); border-radius: .5rem; }
 @media (max-width: 640px) {
   a.sanad-back { display: inline; }
@@ -382,23 +382,27 @@ def _message(tid: str, kind: str, body: str, direction: str = "auto") -> str:
     return f'<div class="sanad-msg sanad-{kind} sanad-t-{tid}" dir="{direction}">{body}</div>'
 
 
-def _collapsed(text: str, language: str, limit: int) -> str:
+def _collapsed(text: str, language: str, limit: int, *, isolate: bool = True) -> str:
     """``text`` escaped; past ``limit`` characters or ``LONG_LINES`` lines, its beginning and a
-    <details> that opens the whole of it, so that a pasted page does not fill the chat."""
+    <details> that opens the whole of it, so that a pasted page does not fill the chat.
+    ``isolate`` puts it in <bdi>s, for text beside a label; a message left to find its own
+    direction (``dir="auto"``) must not have them, as ``auto`` looks past isolated text."""
+    tag = "bdi" if isolate else "span"
     lines = text.strip().splitlines()
     if len(text.strip()) <= limit and len(lines) <= LONG_LINES:
-        return f"<bdi>{_lines(text)}</bdi>"
+        return f"<{tag}>{_lines(text)}</{tag}>" if isolate else _lines(text)
     head = "\n".join(lines[:LONG_LINES])[:limit].rstrip()
     label = _label(language, "more").format(f"{len(text.strip()):,}")
     return (
-        f'<span class="sanad-long"><bdi class="sanad-clip">{_lines(head)}…</bdi>'
-        f"<details><summary>{label}</summary><bdi>{_lines(text)}</bdi></details></span>"
+        f'<span class="sanad-long"><{tag} class="sanad-clip">{_lines(head)}…</{tag}>'
+        f"<details><summary>{label}</summary><{tag}>{_lines(text)}</{tag}></details></span>"
     )
 
 
 def user_html(tid: str, question: str) -> str:
-    body = _collapsed(question, detect_language(question[:2000]), BUBBLE_CHARS)
-    return _message(tid, "question", f"<p>{body}</p>")
+    body = _collapsed(question, detect_language(question[:2000]), BUBBLE_CHARS, isolate=False)
+    # A <div>: a <p> cannot hold the <details> of a long question (the parser would end it).
+    return _message(tid, "question", f"<div>{body}</div>")
 
 
 def pending_html(tid: str, text: str, language: str) -> str:
@@ -549,12 +553,12 @@ def sources_html(text: str, tid: str, answer: Answer, active: int | None = None)
         # A follow-up is searched for with its context; showing that explains the passages.
         query = _collapsed(answer.query, language, HEADING_CHARS)
         searched = (
-            f'<p class="sanad-query" dir="auto">{_label(language, "searched")}: {query}</p>'
+            f'<div class="sanad-query" dir="auto">{_label(language, "searched")}: {query}</div>'
         )
     question = _collapsed(answer.question, language, HEADING_CHARS)
     return (
         f'<div class="sanad-panel sanad-sources sanad-t-{tid}" dir="{_DIRECTION[language]}">'
-        f'<p class="sanad-for" dir="auto">{heading}: {question}</p>'
+        f'<div class="sanad-for" dir="auto">{heading}: {question}</div>'
         f"{searched}{body}</div>"
     )
 
@@ -765,7 +769,8 @@ class _Chat:
 
 
 _TOO_LONG = {
-    "ar": "السؤال {n:,} حرفاً والحد {limit:,}: اختصره ليمكن إرساله.",
+    # In a right-to-left isolate: the warning is shown in a left-to-right box.
+    "ar": "\u2067السؤال {n:,} حرفاً والحد {limit:,}: اختصره ليمكن إرساله.\u2069",
     "en": "The question is {n:,} characters long; the limit is {limit:,}. Shorten it to send it.",
 }
 
@@ -814,6 +819,9 @@ class _Conversations:
     def restore(self, stored: Any) -> tuple[Any, ...]:
         """On load. Outputs: library, chat, turns, sources, article, list."""
         library = conversations.read(stored)
+        if library["current"] is None:
+            # Nothing to show: leave the chat alone, in case a question is already on its way.
+            return library, *(gr.skip(),) * 4, self._list(library)
         return (library, *self._render(library), self._list(library))
 
     def save(self, library: Library, turns: Turns) -> tuple[Any, ...]:
@@ -991,22 +999,24 @@ def build_app(
         feedback_for = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
-                with gr.Row(elem_id="sanad-conversations", equal_height=False):
+                with gr.Accordion(
+                    "Conversations · المحادثات", open=False, elem_id="sanad-conversations"
+                ):
                     conversation_list = _refusing_quietly(
                         gr.Dropdown(
-                            choices=[], value=None, show_label=False, scale=4, min_width=160,
-                            container=False, elem_id="sanad-conversation-list",
-                            info=None, label="Conversations · المحادثات",
+                            choices=[], value=None, elem_id="sanad-conversation-list",
+                            label="Earlier conversations, kept in this browser · "
+                            "المحادثات السابقة في هذا المتصفح",
                         ),
                         "Conversations: not one of this browser's conversations",
                     )
-                    new_conversation = gr.Button(
-                        "+ New · جديدة", size="sm", scale=1, min_width=90,
-                        elem_id="sanad-new",
-                    )
-                    export_md = gr.Button("⤓ Markdown", size="sm", scale=1, min_width=90)
-                    export_json = gr.Button("⤓ JSON", size="sm", scale=1, min_width=70)
-                export = gr.HTML("", js_on_load=_EXPORT_JS, elem_id="sanad-export")
+                    with gr.Row():
+                        new_conversation = gr.Button(
+                            "+ New · جديدة", size="sm", min_width=90, elem_id="sanad-new"
+                        )
+                        export_md = gr.Button("⤓ Markdown", size="sm", min_width=90)
+                        export_json = gr.Button("⤓ JSON", size="sm", min_width=70)
+                    export = gr.HTML("", js_on_load=_EXPORT_JS, elem_id="sanad-export")
                 chatbot = gr.Chatbot(
                     elem_id="sanad-chat",
                     show_label=False,
