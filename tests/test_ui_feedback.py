@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
+from conftest_ui import fn_index, gradio_config, running
 
-from qa import Settings
-from ui import cli
+from qa import Assistant, Settings
+from ui import cli, create_app
 from ui.feedback import MAX_COMMENT_CHARS, FeedbackError, FeedbackStore, store_for
 
 SOURCES = [{"n": 1, "cited": True, "text": "«نص»", "start": 3, "end": 7}]
@@ -91,3 +93,25 @@ def test_sanad_feedback_export_writes_jsonl(
     err = capsys.readouterr().err
     assert err.startswith("sanad: error: the feedback store ") and err.count("\n") == 1
     assert "not a database" in err
+
+
+def test_feedback_goes_through_the_access_policy(assistant: Assistant, tmp_path: Path) -> None:
+    """The chat's feedback handlers are Gradio routes like the rest: the token guards them, and
+    a session can vote only on answers it was given."""
+    db = tmp_path / "feedback.sqlite"
+    settings = assistant.settings.replace(api_token="t0ken", feedback_db=db)
+    with running(create_app(assistant, settings)) as url:
+        bearer = {"Authorization": "Bearer t0ken"}
+        config = gradio_config(url, headers=bearer)
+        body = {
+            "data": [None, None],
+            "fn_index": fn_index(config, "vote"),
+            "session_hash": "s",
+            "event_data": {"index": 1, "value": ["sanad-t-0123456789ab"], "liked": False},
+        }
+        refused = requests.post(f"{url}/gradio_api/run/vote", json=body, timeout=10)
+        assert refused.status_code == 401
+        allowed = requests.post(f"{url}/gradio_api/run/vote", json=body, headers=bearer,
+                                timeout=10)
+        assert allowed.status_code == 200, allowed.text
+    assert list(FeedbackStore(db).rows()) == []  # no such answer in that session
