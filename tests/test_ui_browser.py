@@ -137,10 +137,35 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# WCAG's contrast ratio of an element's text (or its placeholder) against the first opaque
+# background behind it.
+_CONTRAST_JS = """([selector, pseudo]) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  let e = document.querySelector(selector);
+  const fg = rgb(getComputedStyle(e, pseudo).color);
+  let bg = [255, 255, 255];
+  for (; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length < 4 || c[3] === 1) { bg = c.slice(0, 3); break; }
+  }
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
 def test_conversation(desktop: Page) -> None:
     page = desktop
 
     page.screenshot(path=str(ARTIFACTS / "ui-desktop-start.png"))
+    # The instruction line (the box's placeholder) and the header's line are readable.
+    assert page.evaluate(_CONTRAST_JS, ["#sanad-input textarea", "::placeholder"]) >= 4.5
+    assert page.evaluate(_CONTRAST_JS, [".sanad-header p", None]) >= 4.5
+    # Gradio's own footer settings are gone; only the API link is left.
+    expect(page.locator("footer").get_by_text("Settings")).to_have_count(0)
 
     # An example question, in English, laid out left-to-right.
     page.locator("#sanad-chat .example", has_text=ENGLISH).click()
