@@ -65,15 +65,22 @@ def fn_index(config: dict[str, Any], api_name: str) -> int:
 
 
 def queue_call(
-    url: str, fn: int, data: list[Any], *, timeout: float = 60.0, **kwargs: Any
+    url: str,
+    fn: int,
+    data: list[Any],
+    *,
+    timeout: float = 60.0,
+    event_data: Any = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """Run event handler ``fn`` through Gradio's queue as the chat page does (``queue/join``,
     then the ``queue/data`` event stream), and return its ``process_completed`` message.
+    ``event_data`` is what the page sends with the event (e.g. a like's index, value, liked);
     ``kwargs`` (headers, cookies) go to both requests."""
     session = uuid.uuid4().hex
     r = requests.post(
         f"{url}/gradio_api/queue/join",
-        json={"data": data, "fn_index": fn, "session_hash": session, "event_data": None},
+        json={"data": data, "fn_index": fn, "session_hash": session, "event_data": event_data},
         timeout=timeout,
         **kwargs,
     )

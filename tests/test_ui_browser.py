@@ -427,6 +427,7 @@ def test_a_conversation_survives_a_reload_and_a_thumbs_down_is_stored(
     options = page.locator("[data-testid=dropdown-option]")
     expect(options).to_have_count(2)
     options.filter(has_text=ARABIC[:20]).click()
+    expect(page.locator(".sanad-msg.sanad-question")).to_have_text([ARABIC])
     expect(page.locator(".sanad-msg.sanad-answer")).to_have_count(1)
     assert squash(page.locator(".sanad-msg.sanad-answer").inner_text()) == answer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest_ui import fn_index, gradio_config, running
+from conftest_ui import fn_index, gradio_config, queue_call, running
 
 from qa import Assistant, Settings
 from ui import cli, create_app
@@ -96,22 +96,21 @@ def test_sanad_feedback_export_writes_jsonl(
 
 
 def test_feedback_goes_through_the_access_policy(assistant: Assistant, tmp_path: Path) -> None:
-    """The chat's feedback handlers are Gradio routes like the rest: the token guards them, and
-    a session can vote only on answers it was given."""
+    """The chat's feedback handlers are Gradio events like the rest: the token guards them,
+    they go through the queue, and a session can vote only on answers it was given."""
     db = tmp_path / "feedback.sqlite"
     settings = assistant.settings.replace(api_token="t0ken", feedback_db=db)
     with running(create_app(assistant, settings)) as url:
         bearer = {"Authorization": "Bearer t0ken"}
-        config = gradio_config(url, headers=bearer)
-        body = {
-            "data": [None, None],
-            "fn_index": fn_index(config, "vote"),
-            "session_hash": "s",
-            "event_data": {"index": 1, "value": ["sanad-t-0123456789ab"], "liked": False},
-        }
-        refused = requests.post(f"{url}/gradio_api/run/vote", json=body, timeout=10)
-        assert refused.status_code == 401
-        allowed = requests.post(f"{url}/gradio_api/run/vote", json=body, headers=bearer,
-                                timeout=10)
-        assert allowed.status_code == 200, allowed.text
+        vote = fn_index(gradio_config(url, headers=bearer), "vote")
+        like = {"index": 1, "value": ["sanad-t-0123456789ab"], "liked": False}
+        body = {"data": [None, None], "fn_index": vote, "session_hash": "s", "event_data": like}
+        for route in ("queue/join", "run/vote"):
+            refused = requests.post(f"{url}/gradio_api/{route}", json=body, timeout=10)
+            assert refused.status_code == 401, route
+        # No way around the queue, even with the token.
+        direct = requests.post(f"{url}/gradio_api/run/vote", json=body, headers=bearer, timeout=10)
+        assert direct.status_code == 404
+        done = queue_call(url, vote, [None, None], event_data=like, headers=bearer)
+        assert done["success"], done
     assert list(FeedbackStore(db).rows()) == []  # no such answer in that session

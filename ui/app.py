@@ -495,7 +495,7 @@ def _direction(text: str) -> str:
 
 
 def _card(
-    text: str, tid: str, n: int, source: Source, *, cited: bool, active: bool, language: str
+    text: str, tid: str, n: int, source: Source, *, tinted: bool, active: bool, language: str
 ) -> str:
     """One passage in its paragraph. A cited one is tinted, numbered as in the answer and has
     its evidence marked; any other is plain, so the tint means "the answer rests on this"."""
@@ -505,18 +505,18 @@ def _card(
         cut_before = a == lo and a > 0 and text[a - 1] != "\n"
         cut_after = b == hi and b < len(text) and text[b] != "\n"
         marked = _marked(
-            text, a, b, [(source.start, source.end, n)] if cited else [],
-            source.highlights if cited else [], numbered=False,
+            text, a, b, [(source.start, source.end, n)] if tinted else [],
+            source.highlights if tinted else [], numbered=False,
         )
         paragraphs.append(f'<p dir="auto">{"…" * cut_before}{marked}{"…" * cut_after}</p>')
     header = ""
-    if cited:
+    if tinted:
         quoted = f" · {_label(language, 'quoted')}" if source.highlights else ""
         back = (
             f'<a class="sanad-back" href="#" data-turn="{tid}">{_label(language, "back")}</a>'
         )
         header = f"<header><b>[{n}]</b>{quoted}{back}</header>"
-    kind = "sanad-cited" if cited else "sanad-other"
+    kind = "sanad-cited" if tinted else "sanad-other"
     return (
         f'<article class="sanad-source {kind}{" active" if active else ""}" '
         f'id="sanad-source-{n}">{header}'
@@ -535,7 +535,7 @@ def sources_html(text: str, tid: str, answer: Answer, active: int | None = None)
 
     def cards(which: Sequence[int], *, tinted: bool) -> str:
         return "".join(
-            _card(text, tid, n, answer.sources[n - 1], cited=tinted, active=n == active,
+            _card(text, tid, n, answer.sources[n - 1], tinted=tinted, active=n == active,
                   language=language)
             for n in which
         )
@@ -862,8 +862,7 @@ class _Conversations:
         """The current conversation as a download link (Markdown or JSON)."""
         conversation = conversations.find(library, library["current"])
         if conversation is None:
-            gr.Warning("Nothing to export yet: ask a question first. · لا شيء للتصدير بعد.")
-            return gr.skip()
+            return '<p class="sanad-empty">Nothing to export yet. · لا شيء للتصدير بعد.</p>'
         text = self.chat.text
         if kind == "json":
             body, mime = conversations.to_json(conversation, text), "application/json"
@@ -934,7 +933,6 @@ class _Feedback:
             self.store.comment(feedback_id, text)
         except FeedbackError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        gr.Info("Thank you: your comment is stored. · شكراً، حُفظ تعليقك.")
         return gr.Textbox(visible=False, value="")
 
 
@@ -1107,8 +1105,11 @@ def build_app(
         )
         export_md.click(partial(kept.export, "md"), [library], [export], **quick)
         export_json.click(partial(kept.export, "json"), [library], [export], **quick)
-        chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **quick)
-        comment.submit(feedback.comment, [comment, feedback_for], [comment], **quick)
+        # Queued, unlike the other quick events: only there does Gradio show a gr.Error (a
+        # comment too long, a store that cannot be written) to the reader.
+        storing = {"api_visibility": "private", "concurrency_id": "sanad-feedback"}
+        chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **storing)
+        comment.submit(feedback.comment, [comment, feedback_for], [comment], **storing)
         header.click(
             handlers.show_source, [turns], [sources, article, tabs],
             api_visibility="private", queue=False,
