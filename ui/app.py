@@ -919,7 +919,9 @@ class _Feedback:
                     backend=answer.backend, document=self.chat.bot.document.name,
                 )}
         except FeedbackError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            # A warning, not an error: an error would cover the outputs until the next event.
+            gr.Warning(str(e))
+            return gr.skip(), gr.skip(), gr.skip()
         box = gr.Textbox(visible=True, value="", label=_THANKS.get(answer.language, _THANKS["en"]))
         return votes, box, votes[tid]
 
@@ -932,7 +934,8 @@ class _Feedback:
         try:
             self.store.comment(feedback_id, text)
         except FeedbackError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            gr.Warning(str(e))  # the comment stays in its box, to be shortened
+            return gr.skip()
         return gr.Textbox(visible=False, value="")
 
 
@@ -1105,7 +1108,7 @@ def build_app(
         )
         export_md.click(partial(kept.export, "md"), [library], [export], **quick)
         export_json.click(partial(kept.export, "json"), [library], [export], **quick)
-        # Queued, unlike the other quick events: only there does Gradio show a gr.Error (a
+        # Queued, unlike the other quick events: only there does Gradio show a warning (a
         # comment too long, a store that cannot be written) to the reader.
         storing = {"api_visibility": "private", "concurrency_id": "sanad-feedback"}
         chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **storing)
