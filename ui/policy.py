@@ -6,9 +6,9 @@ Gradio chat (its pages, its API, its queue) pass through the same checks:
 
 * **who**: with ``SANAD_API_TOKEN`` or ``SANAD_UI_AUTH`` set, every route that answers or accepts
   data needs ``Authorization: Bearer <token>`` or the chat's login cookie. What the login page
-  itself needs (the page, its scripts, ``POST /login``), the API docs and ``/api/health`` stay
-  open; Gradio routes the chat does not use (uploads, file and proxy access, run history,
-  streamed media) are refused outright;
+  itself needs (the page, its scripts and fonts, ``POST /login``), the API docs and
+  ``/api/health`` stay open; Gradio routes the chat does not use (uploads, file and proxy
+  access, run history, streamed media) are refused outright;
 * **how often**: every request that sends data (any method but GET, HEAD and OPTIONS) takes a
   token from its client's bucket (``SANAD_RATE_LIMIT_PER_MINUTE``); ``POST /login`` and wrong
   bearer tokens share their own, much smaller bucket, so that neither passwords nor the token can
