@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import gradio as gr
 
 from index import ConfigError, detect_language
-from qa import Answer, BackendError, QuestionError, Source
+from qa import (
+    Answer,
+    BackendError,
+    DocumentInfo,
+    DocumentNotFoundError,
+    Documents,
+    QuestionError,
+    Source,
+)
 
 if TYPE_CHECKING:
     from qa import Assistant, Settings
@@ -93,6 +101,20 @@ a.sanad-cite:hover, a.sanad-cite:focus-visible {{
 .sanad-panel mark {{ background: #fde047; color: #1c1917; padding: 0 .1em; border-radius: 2px; }}
 .sanad-num {{ color: var(--color-accent); font-weight: 700; margin: 0 .15em; }}
 .sanad-gap {{ text-align: center; color: var(--body-text-color-subdued); }}
+.sanad-upload {{ display: grid; gap: .5rem; }}
+.sanad-upload textarea {{
+  width: 100%; min-height: 5rem; font: inherit; padding: .4em; border-radius: .4rem;
+  border: 1px solid var(--border-color-primary); background: var(--input-background-fill);
+  color: var(--body-text-color);
+}}
+.sanad-upload button {{
+  justify-self: start; padding: .3em 1em; border-radius: .4rem; cursor: pointer;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+  border: none;
+}}
+.sanad-upload button:disabled {{ opacity: .6; cursor: wait; }}
+.sanad-upload-status {{ min-height: 1.4em; margin: 0; }}
+.sanad-upload-status[data-kind="error"] {{ color: var(--error-text-color, #b91c1c); }}
 @media (max-width: 640px) {{
   #sanad-chat .message-row.bubble {{ max-width: calc(100% - 1rem) !important; }}
   .sanad-header h1 {{ font-size: 1.2rem; }}
@@ -398,16 +420,159 @@ def history_of(chat: Sequence[dict[str, Any]], turns: Turns) -> list[dict[str, s
     return history
 
 
+# --- articles: the header, the articles dropdown, adding one -------------------------------
+
+#: Runs once on load, as the upload form's ``js_on_load``. The article goes to
+#: ``POST /api/documents``, the route the access policy sizes for articles (Gradio's own upload
+#: route stays refused), with upload and indexing progress shown; then a "submit" event with
+#: the new id switches the chat to it.
+_UPLOAD_JS = r"""
+const form = element.querySelector("form.sanad-upload");
+const status = element.querySelector(".sanad-upload-status");
+const button = form.querySelector("button");
+const file = form.querySelector("input[type=file]");
+const paste = form.querySelector("textarea");
+const show = (text, kind) => { status.textContent = text; status.dataset.kind = kind || ""; };
+const send = (body, json, label) => {
+  const xhr = new XMLHttpRequest();
+  const started = Date.now();
+  let ticking = null;
+  xhr.open("POST", new URL("api/documents", window.location.href));
+  if (json) xhr.setRequestHeader("Content-Type", "application/json");
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable) show(`Uploading ${label}… ${Math.round(100 * e.loaded / e.total)}%`);
+  };
+  const indexing = () => show(
+    `Indexing ${label}… ${Math.round((Date.now() - started) / 1000)} s · جارٍ الفهرسة`);
+  xhr.upload.onload = () => { indexing(); ticking = setInterval(indexing, 500); };
+  xhr.onloadend = () => { clearInterval(ticking); button.disabled = false; };
+  xhr.onerror = () => show("The server could not be reached; try again.", "error");
+  xhr.onload = () => {
+    let reply = {};
+    try { reply = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: said below */ }
+    if (xhr.status === 201) {
+      // The title in its own isolate, so an Arabic one does not reorder the words around it.
+      const title = document.createElement("bdi");
+      title.textContent = reply.title;
+      status.replaceChildren("Ready: ", title, ` · ${reply.chunks} passages · جاهز`);
+      status.dataset.kind = "ok";
+      form.reset();
+      trigger("submit", {document: reply.id});
+    } else {
+      const detail = Array.isArray(reply.detail) ? reply.detail.map((d) => d.msg).join("; ") : "";
+      show(reply.error || detail || `The article was not added (HTTP ${xhr.status}).`, "error");
+    }
+  };
+  button.disabled = true;
+  show(`Uploading ${label}…`);
+  xhr.send(body);
+};
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (file.files.length) {
+    const body = new FormData();
+    body.append("file", file.files[0], file.files[0].name);
+    send(body, false, file.files[0].name);
+  } else if (paste.value.trim()) {
+    send(JSON.stringify({text: paste.value, name: "pasted text"}), true, "the pasted text");
+  } else {
+    show("Choose a file or paste an article first · اختر ملفاً أو الصق مقالاً", "error");
+  }
+});
+file.addEventListener("change", () => { if (file.files.length) form.requestSubmit(); });
+"""
+
+_UPLOAD_FORM = (
+    '<form class="sanad-upload" dir="auto">'
+    '<label>A file (.txt, .md, .html) · ملف '
+    '<input type="file" name="file" accept=".txt,.md,.markdown,.html,.htm,text/plain,'
+    'text/markdown,text/html"></label>'
+    '<textarea name="text" dir="auto" aria-label="Paste an article"'
+    ' placeholder="…or paste an article here, its title on the first line · '
+    'أو الصق مقالاً هنا، وعنوانه في السطر الأول"></textarea>'
+    '<button type="submit">Add and switch to it · أضف</button>'
+    '<p class="sanad-upload-status" role="status" aria-live="polite"></p></form>'
+)
+
+
+def header_html(info: DocumentInfo) -> str:
+    """The page's header: what the chat is about, by the article's title and size."""
+    title = html.escape(info.title or info.name)
+    return (
+        '<div class="sanad-header"><h1>sanad · سند</h1>'
+        f'<p>Ask about <b><bdi class="sanad-title">{title}</bdi></b> '
+        f'<span class="sanad-size">({info.chars:,} characters, {info.chunks} passages)</span> '
+        "in Arabic or English: every answer quotes the article and cites it. "
+        "Click a [n] to see its passage.</p></div>"
+    )
+
+
+def _label(info: DocumentInfo) -> str:
+    title = info.title or info.name
+    title = title if len(title) <= 70 else title[:69].rstrip() + "…"
+    return f"{title} · {info.chars:,} chars"
+
+
+class _Articles:
+    """The handlers of the articles dropdown and the upload form. The dropdown's value (an id)
+    is the session's article, which the chat's handlers are given."""
+
+    def __init__(self, documents: Documents, packaged: str | None) -> None:
+        self.documents = documents
+        self.packaged = packaged  # the packaged article's id, which has curated examples
+
+    def examples(self, info: DocumentInfo) -> list[dict[str, str]] | None:
+        return [{"text": q} for q in EXAMPLES] if info.id == self.packaged else None
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(_label(info), info.id) for info in self.documents.list()]
+
+    def refresh(self, current: str | None) -> Any:
+        """The dropdown with the articles added since the page was built."""
+        return gr.Dropdown(choices=self.choices(), value=current)
+
+    def uploaded(self, event: gr.EventData) -> Any:
+        """The dropdown, switched to the article the upload form has just added."""
+        data = getattr(event, "_data", None) or {}
+        try:
+            info = self.documents.get(str(data.get("document")))
+        except DocumentNotFoundError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return gr.Dropdown(choices=self.choices(), value=info.id)
+
+    def switch(self, document: str | None) -> tuple[Any, ...]:
+        """Outputs: header, chat, turns, sources panel, article: a new conversation."""
+        try:
+            info = self.documents.get(document or None)
+            text = self.documents.assistant(info.id).document.text
+        except DocumentNotFoundError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return (
+            header_html(info),
+            gr.Chatbot(value=[], examples=self.examples(info)),
+            {},
+            _NO_SOURCES,
+            article_html(text),
+        )
+
+
 # --- the app -------------------------------------------------------------------------------
 
 
 class _Chat:
     """The event handlers, bound to one assistant and the answer slots it shares with the API."""
 
-    def __init__(self, bot: Assistant, slots: threading.Semaphore) -> None:
+    def __init__(self, bot: Assistant, slots: threading.Semaphore, documents: Documents) -> None:
         self.bot = bot
         self.slots = slots
-        self.text = bot.document.text
+        self.documents = documents
+
+    def _bot(self, document: str | None) -> Assistant:
+        """The Assistant for the session's article (its id from the articles dropdown)."""
+        try:
+            return self.documents.assistant(document or None)
+        except DocumentNotFoundError as e:
+            raise gr.Error(str(e), print_exception=False) from None
 
     def respond(
         self,
@@ -416,11 +581,14 @@ class _Chat:
         turns: Turns,
         llm: str,
         top_k: float,
+        document: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Outputs: question box, chat, turns, sources panel, article."""
         if not question or not question.strip():
             yield (gr.skip(),) * 5
             return
+        bot = self._bot(document)
+        text = bot.document.text
         tid = uuid.uuid4().hex[:12]
         language = detect_language(question)
         history = history_of(chat, turns)
@@ -436,7 +604,7 @@ class _Chat:
         streamed, answer, failure = "", None, None
         try:
             with self.slots:
-                for item in self.bot.stream(question, history, top_k=int(top_k), llm=llm):
+                for item in bot.stream(question, history, top_k=int(top_k), llm=llm):
                     if isinstance(item, Answer):
                         answer = item
                         continue
@@ -460,12 +628,17 @@ class _Chat:
             gr.Textbox(interactive=True),
             [*chat, {"role": "assistant", "content": answer_html(tid, answer)}],
             turns,
-            sources_html(self.text, tid, answer),
-            article_html(self.text, answer),
+            sources_html(text, tid, answer),
+            article_html(text, answer),
         )
 
     def retry(
-        self, chat: list[dict[str, Any]], turns: Turns, llm: str, top_k: float
+        self,
+        chat: list[dict[str, Any]],
+        turns: Turns,
+        llm: str,
+        top_k: float,
+        document: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Ask the last question again, in place of its answer."""
         i = len(chat)
@@ -479,7 +652,7 @@ class _Chat:
             yield (gr.skip(),) * 5
             return
         rest = {k: v for k, v in turns.items() if k != tid}
-        yield from self.respond(turn.question, chat[:i], rest, llm, top_k)
+        yield from self.respond(turn.question, chat[:i], rest, llm, top_k, document)
 
     def example(
         self,
@@ -487,25 +660,30 @@ class _Chat:
         turns: Turns,
         llm: str,
         top_k: float,
+        document: str | None,
         selected: gr.SelectData,
     ) -> Iterator[tuple[Any, ...]]:
-        yield from self.respond(selected.value.get("text", ""), chat, turns, llm, top_k)
+        question = selected.value.get("text", "")
+        yield from self.respond(question, chat, turns, llm, top_k, document)
 
-    def show_source(self, turns: Turns, event: gr.EventData) -> tuple[Any, Any, Any]:
+    def show_source(
+        self, turns: Turns, document: str | None, event: gr.EventData
+    ) -> tuple[Any, Any, Any]:
         """Outputs: sources panel, article, tabs."""
         data = getattr(event, "_data", None) or {}
         turn = turns.get(str(data.get("turn")))
         if turn is None or turn.answer is None:
             return gr.skip(), gr.skip(), gr.skip()
         n = data.get("source")
+        text = self._bot(document).document.text
         return (
-            sources_html(self.text, str(data["turn"]), turn.answer, active=n),
-            article_html(self.text, turn.answer),
+            sources_html(text, str(data["turn"]), turn.answer, active=n),
+            article_html(text, turn.answer),
             gr.Tabs(selected="sources"),
         )
 
-    def clear(self) -> tuple[Turns, str, str]:
-        return {}, _NO_SOURCES, article_html(self.text)
+    def clear(self, document: str | None = None) -> tuple[Turns, str, str]:
+        return {}, _NO_SOURCES, article_html(self._bot(document).document.text)
 
     def api_ask(self, question: str, history_json: str = "[]") -> dict[str, Any]:
         """Answer a question about the article. history_json is a JSON list of earlier
@@ -558,36 +736,47 @@ def build_app(
     *,
     settings: Settings | None = None,
     slots: threading.Semaphore | None = None,
+    documents: Documents | None = None,
 ) -> gr.Blocks:
     """The chat UI for ``bot``, with ``settings`` (default ``bot.settings``) for the answer
     backends on offer and the queue's bounds. ``slots`` bounds the answers computed at once;
     pass the one the HTTP API uses so that both together stay within
-    ``settings.max_concurrency``.
+    ``settings.max_concurrency``. ``documents`` is the registry of articles a visitor may
+    switch to and add to (default: one whose default article is ``bot``'s).
 
     Mount it with ``css=CSS`` (``ui.server.create_app`` does), or ``launch(css=CSS)``.
     """
     settings = settings or bot.settings
     slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
-    handlers = _Chat(bot, slots)
-    name = html.escape(bot.document.name)
+    documents = documents or Documents(settings, default=bot)
+    handlers = _Chat(bot, slots, documents)
+    articles = _Articles(documents, documents.default_id if bot.settings.document is None else None)
 
     # No analytics: Gradio would otherwise call home from a server meant to work offline.
     with gr.Blocks(title="sanad · سند", fill_width=True, analytics_enabled=False) as blocks:
-        header = gr.HTML(
-            '<div class="sanad-header"><h1>sanad · سند</h1>'
-            f"<p>Ask about <b>{name}</b> in Arabic or English: every answer quotes the "
-            "article and cites it. Click a [n] to see its passage.</p></div>",
-            js_on_load=_BRIDGE_JS,
-        )
+        header = gr.HTML(header_html(documents.default_info), js_on_load=_BRIDGE_JS)
         turns = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
+                document = _refusing_quietly(
+                    gr.Dropdown(
+                        choices=articles.choices(),
+                        value=documents.default_id,
+                        label="Article · المقال",
+                        elem_id="sanad-document",
+                    ),
+                    "Article: not one of this server's articles",
+                )
+                with gr.Accordion(
+                    "Add an article · أضف مقالاً", open=False, elem_id="sanad-add"
+                ):
+                    upload = gr.HTML(_UPLOAD_FORM, js_on_load=_UPLOAD_JS, elem_id="sanad-upload")
                 chatbot = gr.Chatbot(
                     elem_id="sanad-chat",
                     show_label=False,
                     height="68vh",
                     buttons=["copy", "copy_all"],
-                    examples=[{"text": q} for q in EXAMPLES],
+                    examples=articles.examples(documents.default_info),
                     placeholder="**sanad · سند** — ask the article a question · اسأل المقال",
                     latex_delimiters=[],
                     feedback_options=None,
@@ -625,7 +814,7 @@ def build_app(
                 with gr.Tab("Sources · المصادر", id="sources"):
                     sources = gr.HTML(_NO_SOURCES, js_on_load=_SCROLL_TO_ACTIVE_JS)
                 with gr.Tab("Article · المقال", id="article"):
-                    article = gr.HTML(article_html(handlers.text), js_on_load=None)
+                    article = gr.HTML(article_html(bot.document.text), js_on_load=None)
 
         answering = {
             "outputs": [question, chatbot, turns, sources, article],
@@ -634,16 +823,25 @@ def build_app(
             "concurrency_id": "sanad-answer",
             "api_visibility": "private",
         }
-        question.submit(handlers.respond, [question, chatbot, turns, llm, top_k], **answering)
-        chatbot.retry(handlers.retry, [chatbot, turns, llm, top_k], **answering)
-        chatbot.example_select(handlers.example, [chatbot, turns, llm, top_k], **answering)
+        asking = [question, chatbot, turns, llm, top_k, document]
+        question.submit(handlers.respond, asking, **answering)
+        chatbot.retry(handlers.retry, asking[1:], **answering)
+        chatbot.example_select(handlers.example, asking[1:], **answering)
         chatbot.clear(
-            handlers.clear, None, [turns, sources, article],
+            handlers.clear, [document], [turns, sources, article],
             api_visibility="private", queue=False,
         )
         header.click(
-            handlers.show_source, [turns], [sources, article, tabs],
+            handlers.show_source, [turns, document], [sources, article, tabs],
             api_visibility="private", queue=False,
+        )
+        # Articles: the dropdown lists what was added since the page was built, an upload
+        # switches to its article, and a switch starts a new conversation about it.
+        private = {"api_visibility": "private", "queue": False}
+        blocks.load(articles.refresh, [document], [document], **private)
+        upload.submit(articles.uploaded, None, [document], **private)
+        document.change(
+            articles.switch, [document], [header, chatbot, turns, sources, article], **private
         )
         gr.api(
             handlers.api_ask,
