@@ -190,6 +190,11 @@ class Documents:
         self._keep(doc_id, bot)
         return info
 
+    def prepare(self) -> None:
+        """Load the passage encoder now, which indexing needs and answering from a cached index
+        does not: the first article added then waits only for its own embeddings."""
+        self.default.embeddings.embed_documents(["passage"])
+
     # -- answering ---------------------------------------------------------------------------
 
     def assistant(self, doc_id: str | None = None) -> Assistant:

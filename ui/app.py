@@ -114,7 +114,9 @@ a.sanad-cite:hover, a.sanad-cite:focus-visible {{
 }}
 .sanad-upload button:disabled {{ opacity: .6; cursor: wait; }}
 .sanad-upload-status {{ min-height: 1.4em; margin: 0; }}
-.sanad-upload-status[data-kind="error"] {{ color: var(--error-text-color, #b91c1c); }}
+/* Gradio's error text colour is meant for a red background; on the page's own, these read. */
+.sanad-upload-status[data-kind="error"] {{ color: #b91c1c; }}
+.dark .sanad-upload-status[data-kind="error"] {{ color: #fca5a5; }}
 @media (max-width: 640px) {{
   #sanad-chat .message-row.bubble {{ max-width: calc(100% - 1rem) !important; }}
   .sanad-header h1 {{ font-size: 1.2rem; }}
@@ -520,6 +522,14 @@ class _Articles:
     def __init__(self, documents: Documents, packaged: str | None) -> None:
         self.documents = documents
         self.packaged = packaged  # the packaged article's id, which has curated examples
+        self._prepared = threading.Event()
+
+    def prepare(self) -> None:
+        """Opening "Add an article" loads the passage encoder in the background, while the
+        visitor picks a file, rather than after the upload (it takes seconds, once)."""
+        if not self._prepared.is_set():
+            self._prepared.set()
+            threading.Thread(target=self.documents.prepare, daemon=True).start()
 
     def examples(self, info: DocumentInfo) -> list[dict[str, str]] | None:
         return [{"text": q} for q in EXAMPLES] if info.id == self.packaged else None
@@ -773,7 +783,7 @@ def build_app(
                 )
                 with gr.Accordion(
                     "Add an article · أضف مقالاً", open=False, elem_id="sanad-add"
-                ):
+                ) as adding:
                     upload = gr.HTML(_UPLOAD_FORM, js_on_load=_UPLOAD_JS, elem_id="sanad-upload")
                 chatbot = gr.Chatbot(
                     elem_id="sanad-chat",
@@ -844,6 +854,7 @@ def build_app(
         private = {"api_visibility": "private", "queue": False}
         blocks.load(articles.refresh, [document], [document], **private)
         upload.submit(articles.uploaded, None, [document], **private)
+        adding.expand(articles.prepare, None, None, **private)
         document.change(
             articles.switch, [document], [header, chatbot, turns, sources, article], **private
         )
