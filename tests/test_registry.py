@@ -3,7 +3,9 @@ answering from an added article, with the real model and real FAISS indexes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from qa import (
     Documents,
     Settings,
 )
+from ui import cli
 
 # A short news item written for these tests, so that an answer from it cannot come from the
 # packaged article. Title first, as people paste them.
@@ -179,3 +182,23 @@ def test_loaded_assistants_are_bounded(doc_settings: Settings, assistant: Assist
     assert documents.assistant(second.id) is kept  # kept while it is the newest
     assert documents.assistant(first.id) is not kept
     assert documents.assistant(second.id) is not kept  # dropped for the other, loaded again
+
+
+def test_cli_add_and_list(
+    doc_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setenv("SANAD_INDEX_DIR", str(doc_settings.index_dir))
+    monkeypatch.setenv("SANAD_DOCUMENTS_DIR", str(doc_settings.documents_dir))
+    article = tmp_path / "library.md"
+    article.write_text(LIBRARY, encoding="utf-8")
+    assert cli.main(["documents", "add", str(article)]) == 0
+    added = capsys.readouterr().out
+    assert LIBRARY.splitlines()[0] in added
+    assert cli.main(["documents", "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["default"] for d in listed] == [True, False]
+    assert listed[1]["name"] == "library.md" and listed[1]["id"] in added
+    (tmp_path / "old.txt").write_bytes(LIBRARY.encode("cp1256"))
+    assert cli.main(["documents", "add", str(tmp_path / "old.txt")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("sanad: error: ") and error.count("\n") == 1 and "UTF-8" in error
