@@ -182,6 +182,9 @@ def test_loaded_assistants_are_bounded(doc_settings: Settings, assistant: Assist
     assert documents.assistant(second.id) is kept  # kept while it is the newest
     assert documents.assistant(first.id) is not kept
     assert documents.assistant(second.id) is not kept  # dropped for the other, loaded again
+    # What every article's Assistant needs alike is loaded once: the model and the dictionary.
+    assert kept.embeddings is assistant.embeddings
+    assert kept.retrieval.lexicon is assistant.retrieval.lexicon
 
 
 def test_cli_add_and_list(
