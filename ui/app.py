@@ -695,12 +695,9 @@ class _Chat:
     def clear(self, document: str | None = None) -> tuple[Turns, str, str]:
         return {}, _NO_SOURCES, article_html(self._bot(document).document.text)
 
-    def api_ask(
-        self, question: str, history_json: str = "[]", document: str = ""
-    ) -> dict[str, Any]:
+    def api_ask(self, question: str, history_json: str = "[]") -> dict[str, Any]:
         """Answer a question about the article. history_json is a JSON list of earlier
-        messages ({"role", "content"} objects or strings); document is an article's id from
-        GET /api/documents (empty: the server's own). Returns the answer with its sources
+        messages ({"role", "content"} objects or strings). Returns the answer with its sources
         (character offsets into the article) as JSON."""
         try:
             history = json.loads(history_json or "[]")
@@ -708,10 +705,9 @@ class _Chat:
             raise gr.Error(
                 f"history_json is not valid JSON: {e.msg}", print_exception=False
             ) from None
-        bot = self._bot(document)
         try:
             with self.slots:
-                return bot.ask(question, history).to_dict()
+                return self.bot.ask(question, history).to_dict()
         # print_exception=False: an error the caller caused is theirs to read, not the log's.
         except (QuestionError, ConfigError) as e:
             raise gr.Error(str(e), print_exception=False) from None
