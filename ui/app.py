@@ -778,7 +778,10 @@ def build_app(
                     "Article: not one of this server's articles",
                 )
                 with gr.Accordion(
-                    "Add an article · أضف مقالاً", open=False, elem_id="sanad-add"
+                    "Add an article · أضف مقالاً",
+                    open=False,
+                    elem_id="sanad-add",
+                    visible=settings.max_documents > 0,  # SANAD_MAX_DOCUMENTS=0: none may be
                 ) as adding:
                     upload = gr.HTML(_UPLOAD_FORM, js_on_load=_UPLOAD_JS, elem_id="sanad-upload")
                 chatbot = gr.Chatbot(
