@@ -8,6 +8,7 @@ Public API::
     idx.document.text, idx.chunks, idx.units, idx.vectorstore, idx.embeddings
     idx.unit_scores(qvec)                   # FAISS's score of every unit, in unit order
     idx.search_units(qvec, k)               # the k best (Unit, score), best first
+    document_from_bytes(data, "a.html", settings)  # an upload, checked as a file is
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from .arabic import (
 )
 from .chunking import Chunk, chunk_document, split_sentences
 from .config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
-from .document import Document, DocumentError, load_document
+from .document import (
+    Document,
+    DocumentError,
+    DocumentTooLargeError,
+    document_from_bytes,
+    load_document,
+)
 from .embedding import (
     EmbeddingModelError,
     get_embeddings,
@@ -51,6 +58,7 @@ __all__ = [
     "ConfigError",
     "Document",
     "DocumentError",
+    "DocumentTooLargeError",
     "EmbeddingModelError",
     "Index",
     "IndexStoreError",
@@ -59,6 +67,7 @@ __all__ = [
     "arabic_skeletons",
     "chunk_document",
     "detect_language",
+    "document_from_bytes",
     "get_embeddings",
     "has_words",
     "latin_skeletons",

@@ -42,6 +42,9 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)  # the provisioned model lives here
     index_dir: Path | None = None  # None: cache_dir / "indexes"
     max_document_bytes: int = 20_000_000
+    # Articles users add (qa.Documents): their texts and metadata; None: cache_dir / "documents"
+    documents_dir: Path | None = None
+    max_documents: int = 50  # articles that may be added besides the default; 0: none
     chunk_chars: int = 600  # upper bound on a chunk; chunks end on sentence boundaries
     # --- question answering ---
     llm: str = "extractive"  # or "openai:MODEL", "ollama:MODEL", "llamacpp:/path/model.gguf"
@@ -107,6 +110,8 @@ class Settings:
             raise ConfigError(f"top_k must be between 1 and 20, not {self.top_k}")
         if self.max_question_chars < 1:
             raise ConfigError("max_question_chars must be positive")
+        if self.max_documents < 0:
+            raise ConfigError("max_documents must be 0 or more")
         if self.chunk_chars < 100:
             raise ConfigError("chunk_chars must be at least 100")
         if not 0 < self.port < 65536:

@@ -1,4 +1,5 @@
-"""The article sanad answers about: the packaged one, or any UTF-8 text or Markdown file.
+"""The article sanad answers about: the packaged one, any UTF-8 text or Markdown file, or an
+uploaded one (``document_from_bytes``: text, Markdown, or a web page's article text).
 
 Whatever a user points ``--document`` at is checked before a byte of it is trusted: it must be a
 regular file (a FIFO or ``/dev/zero`` would block or never end), no bigger than
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .arabic import has_words
 from .config import Settings
+from .html import html_text
 
 #: Where the packaged article comes from, for people who ask (README says the same).
 PACKAGED_ARTICLE = "article.txt"
@@ -52,11 +54,19 @@ class DocumentError(ValueError):
     """The document cannot be used; the message says why in one line."""
 
 
+class DocumentTooLargeError(DocumentError):
+    """The document is over ``SANAD_MAX_DOCUMENT_BYTES``."""
+
+#: What an upload may be, by its name's suffix; a name without one is text.
+TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+
+
 @dataclass(frozen=True)
 class Document:
     text: str
     name: str  # what to call it in messages and the UI
-    path: Path | None  # None for the packaged article
+    path: Path | None  # None for the packaged article and for uploaded bytes
     sha256: str
 
 
@@ -84,7 +94,7 @@ def load_document(settings: Settings) -> Document:
         raise DocumentError(f"document is not a regular file (a pipe or a device?): {shown}")
     limit = settings.max_document_bytes
     if st.st_size > limit:
-        raise DocumentError(_too_big(st.st_size, limit, shown))
+        raise DocumentTooLargeError(_too_big(st.st_size, limit, shown))
     try:
         with path.open("rb") as f:
             # One byte over the limit is enough to know: the file may have grown since stat.
@@ -92,8 +102,30 @@ def load_document(settings: Settings) -> Document:
     except OSError as e:
         raise DocumentError(f"cannot read document {shown}: {e.strerror or e}") from None
     if len(data) > limit:
-        raise DocumentError(_too_big(len(data), limit, shown))
+        raise DocumentTooLargeError(_too_big(len(data), limit, shown))
     return _decode(data, name=_show(path.name), path=path)
+
+
+def document_from_bytes(data: bytes, name: str, settings: Settings) -> Document:
+    """An uploaded file (or pasted text, encoded) called ``name``, checked as a file given by
+    path is: size, binary, encoding, no words. A web page (.html) is checked so too, then
+    stands for the article text extracted from it."""
+    shown = _show(Path(name).name) or "the document"
+    suffix = Path(name).suffix.lower()
+    if suffix not in TEXT_SUFFIXES | HTML_SUFFIXES and not data.startswith(b"%PDF-"):
+        raise DocumentError(
+            f"{shown}: {_show(suffix)} files are not read; give a .txt, .md or .html file"
+        )
+    limit = settings.max_document_bytes
+    if len(data) > limit:
+        raise DocumentTooLargeError(_too_big(len(data), limit, shown))
+    document = _decode(data, name=shown, path=None)
+    if suffix not in HTML_SUFFIXES:
+        return document
+    text = html_text(document.text)
+    if not text:
+        raise DocumentError(f"{shown} is a web page with no article text in it")
+    return _decode(text.encode("utf-8"), name=shown, path=None)
 
 
 def _too_big(size: int, limit: int, shown: str) -> str:

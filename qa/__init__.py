@@ -9,21 +9,38 @@ Public API (other tools depend on it; keep it stable)::
     for piece in bot.stream(question, history): ...   # str pieces, then the final Answer
     bot.embeddings                        # the LangChain Embeddings in use
     Assistant(index_dir="...", top_k=2)   # any Settings field; a bad value is a ConfigError
+
+    docs = Documents(default=bot)         # the articles on this server, kept in the cache dir
+    info = docs.add(path.read_bytes(), path.name)   # .txt/.md/.html, or docs.add(text, "name")
+    docs.list(), docs.get(info.id)        # DocumentInfo: id, name, title, chars, chunks, added
+    docs.assistant(info.id).ask("...")    # an Assistant for that article (None: the default)
 """
 
 from __future__ import annotations
 
-from index import ConfigError, Settings
+from index import ConfigError, DocumentError, Settings
 
 from .answer import Answer, Language, Source
 from .assistant import Assistant
-from .errors import BackendError, HistoryError, QuestionError
+from .documents import DocumentInfo, Documents
+from .errors import (
+    BackendError,
+    DocumentLimitError,
+    DocumentNotFoundError,
+    HistoryError,
+    QuestionError,
+)
 
 __all__ = [
     "Answer",
     "Assistant",
     "BackendError",
     "ConfigError",
+    "DocumentError",
+    "DocumentInfo",
+    "DocumentLimitError",
+    "DocumentNotFoundError",
+    "Documents",
     "HistoryError",
     "Language",
     "QuestionError",

@@ -1,4 +1,4 @@
-"""``sanad ask | chat | eval``: the assistant from the command line.
+"""``sanad ask | chat | eval | documents``: the assistant from the command line.
 
 Every flag lands on the one ``Settings`` object (flags over ``SANAD_*`` variables over defaults).
 Errors a user can fix print one line and exit non-zero; they never show a traceback.
@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", type=Path)
     ev.add_argument("--json", type=Path, metavar="OUT", help="write per-question rows (JSONL)")
     add_settings_flags(ev)
+
+    docs = sub.add_parser(
+        "documents", help="the articles added to this machine's sanad (the chat's list)"
+    )
+    actions = docs.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add an article from a .txt, .md or .html file")
+    add.add_argument("file", type=Path)
+    add.add_argument("--name", help="what to call it (default: the file's name)")
+    listing = actions.add_parser("list", help="the articles, the default first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per article")
     return parser
 
 
@@ -155,6 +165,25 @@ def _eval(args: argparse.Namespace, bot: Any) -> int:
     return 0
 
 
+def _documents(args: argparse.Namespace, settings: Settings) -> int:
+    from .documents import Documents
+
+    documents = Documents(settings)
+    if args.action == "add":
+        with args.file.open("rb") as f:
+            # One byte over the limit is enough for the registry to refuse it.
+            data = f.read(settings.max_document_bytes + 1)
+        info = documents.add(data, args.name or args.file.name)
+        print(f"{info.id}  {info.title} ({info.chars:,} characters, {info.chunks} passages)")
+        return 0
+    for info in documents.list():
+        if args.json:
+            print(json.dumps(info.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{info.id}  {info.chars:>9,}  {'(default) ' * info.default}{info.title}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run a parsed qa command; user errors become one line on stderr and exit status 2."""
     from .assistant import Assistant
@@ -162,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "ask" and not args.question and args.jsonl is None:
             raise QuestionError("give a question, or --jsonl FILE")
+        if args.command == "documents":
+            return _documents(args, settings_from(args))
         bot = Assistant(settings_from(args))
         if args.command == "ask":
             return _ask(args, bot)

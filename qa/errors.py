@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from index import DocumentError
+
 
 class QuestionError(ValueError):
     """The question (or its history) cannot be answered as given."""
@@ -13,3 +15,11 @@ class HistoryError(QuestionError):
 
 class BackendError(RuntimeError):
     """The LLM backend cannot be loaded or reached; the message is one line, fit to show."""
+
+
+class DocumentNotFoundError(LookupError):
+    """No article with that id on this server."""
+
+
+class DocumentLimitError(DocumentError):
+    """The server holds as many added articles as ``SANAD_MAX_DOCUMENTS`` allows."""

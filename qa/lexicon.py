@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,4 +179,19 @@ def load_lexicon(settings: Settings) -> Lexicon | None:
             )
             return None
         choice = DEBIAN_LEXICON
-    return read_dictd(choice.removesuffix(".index"))
+    prefix = choice.removesuffix(".index")
+    try:
+        st = os.stat(prefix + ".index")
+    except OSError:
+        return read_dictd(prefix)  # which says why in one line
+    # One copy per process, as the embedding model is: every article's Assistant (qa.Documents
+    # keeps several) would otherwise read and hold its own. A changed file is read again.
+    key = (prefix, st.st_mtime_ns, st.st_size)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = read_dictd(prefix)
+        return _shared[key]
+
+
+_shared: dict[tuple[str, int, int], Lexicon] = {}
+_shared_lock = threading.Lock()

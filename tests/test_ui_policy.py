@@ -57,8 +57,9 @@ def result(url: str, event_id: str, **kwargs: Any) -> str:
 
 def respond_data(question: str = ARABIC, llm: Any = "extractive", top_k: Any = 4) -> list[Any]:
     """The inputs of the chat's ``respond`` handler, as the page sends them: question, chat,
-    turns (a State: the server keeps it), backend, number of sources."""
-    return [question, [], None, llm, top_k]
+    turns (a State: the server keeps it), backend, number of sources, article (None: the
+    default)."""
+    return [question, [], None, llm, top_k, None]
 
 
 def gradio_blocks(app: Any) -> Any:

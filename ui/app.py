@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import gradio as gr
 
 from index import ConfigError, detect_language
-from qa import Answer, BackendError, QuestionError, Source
+from qa import (
+    Answer,
+    BackendError,
+    DocumentInfo,
+    DocumentNotFoundError,
+    Documents,
+    QuestionError,
+    Source,
+)
 
 from . import conversations
 from .conversations import CITATION, cited
@@ -149,6 +157,22 @@ a.sanad-cite:hover, a.sanad-cite:focus-visible {{
   font-size: .8em; line-height: 1.5; text-align: center; vertical-align: .35em;
 }}
 .sanad-gap {{ text-align: center; color: var(--body-text-color-subdued); }}
+.sanad-upload {{ display: grid; gap: .5rem; }}
+.sanad-upload textarea {{
+  width: 100%; min-height: 5rem; font: inherit; padding: .4em; border-radius: .4rem;
+  border: 1px solid var(--border-color-primary); background: var(--input-background-fill);
+  color: var(--body-text-color);
+}}
+.sanad-upload button {{
+  justify-self: start; padding: .3em 1em; border-radius: .4rem; cursor: pointer;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+  border: none;
+}}
+.sanad-upload button:disabled {{ opacity: .6; cursor: wait; }}
+.sanad-upload-status {{ min-height: 1.4em; margin: 0; }}
+/* Gradio's error text colour is meant for a red background; on the page's own, these read. */
+.sanad-upload-status[data-kind="error"] {{ color: #b91c1c; }}
+.dark .sanad-upload-status[data-kind="error"] {{ color: #fca5a5; }}
 @media (max-width: 640px) {{
   #sanad-chat .message-row.bubble {{ max-width: calc(100% - 1rem) !important; }}
   .sanad-header h1 {{ font-size: 1.2rem; }}
@@ -358,6 +382,7 @@ def _label(language: str, key: str) -> str:
 class _Turn:
     question: str
     answer: Answer | None = None  # None while it streams, and after an error
+    document: str | None = None  # the id of the article asked about
 
 
 Turns = dict[str, _Turn]
@@ -624,16 +649,148 @@ def history_of(chat: Sequence[dict[str, Any]], turns: Turns) -> list[dict[str, s
     return history
 
 
+# --- articles: the header, the articles dropdown, adding one -------------------------------
+
+#: Runs once on load, as the upload form's ``js_on_load``. The article goes to
+#: ``POST /api/documents``, the route the access policy sizes for articles (Gradio's own upload
+#: route stays refused), with upload and indexing progress shown; then a "submit" event with
+#: the new id switches the chat to it.
+_UPLOAD_JS = r"""
+const form = element.querySelector("form.sanad-upload");
+const status = element.querySelector(".sanad-upload-status");
+const button = form.querySelector("button");
+const file = form.querySelector("input[type=file]");
+const paste = form.querySelector("textarea");
+const show = (text, kind) => { status.textContent = text; status.dataset.kind = kind || ""; };
+const send = (body, json, label) => {
+  const xhr = new XMLHttpRequest();
+  const started = Date.now();
+  let ticking = null;
+  xhr.open("POST", new URL("api/documents", window.location.href));
+  if (json) xhr.setRequestHeader("Content-Type", "application/json");
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable) show(`Uploading ${label}… ${Math.round(100 * e.loaded / e.total)}%`);
+  };
+  const indexing = () => show(
+    `Indexing ${label}… ${Math.round((Date.now() - started) / 1000)} s · جارٍ الفهرسة`);
+  xhr.upload.onload = () => { indexing(); ticking = setInterval(indexing, 500); };
+  xhr.onloadend = () => { clearInterval(ticking); button.disabled = false; };
+  xhr.onerror = () => show("The server could not be reached; try again.", "error");
+  xhr.onload = () => {
+    let reply = {};
+    try { reply = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: said below */ }
+    if (xhr.status === 201) {
+      // The title in its own isolate, so an Arabic one does not reorder the words around it.
+      const title = document.createElement("bdi");
+      title.textContent = reply.title;
+      status.replaceChildren("Ready: ", title, ` · ${reply.chunks} passages · جاهز`);
+      status.dataset.kind = "ok";
+      form.reset();
+      trigger("submit", {document: reply.id});
+    } else {
+      const detail = Array.isArray(reply.detail) ? reply.detail.map((d) => d.msg).join("; ") : "";
+      show(reply.error || detail || `The article was not added (HTTP ${xhr.status}).`, "error");
+    }
+  };
+  button.disabled = true;
+  show(`Uploading ${label}…`);
+  xhr.send(body);
+};
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (file.files.length) {
+    const body = new FormData();
+    body.append("file", file.files[0], file.files[0].name);
+    send(body, false, file.files[0].name);
+  } else if (paste.value.trim()) {
+    send(JSON.stringify({text: paste.value, name: "pasted text"}), true, "the pasted text");
+  } else {
+    show("Choose a file or paste an article first · اختر ملفاً أو الصق مقالاً", "error");
+  }
+});
+file.addEventListener("change", () => { if (file.files.length) form.requestSubmit(); });
+"""
+
+_UPLOAD_FORM = (
+    '<form class="sanad-upload" dir="auto">'
+    '<label>A file (.txt, .md, .html) · ملف '
+    '<input type="file" name="file" accept=".txt,.md,.markdown,.html,.htm,text/plain,'
+    'text/markdown,text/html"></label>'
+    '<textarea name="text" dir="auto" aria-label="Paste an article"'
+    ' placeholder="…or paste an article here, its title on the first line · '
+    'أو الصق مقالاً هنا، وعنوانه في السطر الأول"></textarea>'
+    '<button type="submit">Add and switch to it · أضف</button>'
+    '<p class="sanad-upload-status" role="status" aria-live="polite"></p></form>'
+)
+
+
+def header_html(info: DocumentInfo) -> str:
+    """The page's header: what the chat is about, by the article's title and size."""
+    title = html.escape(info.title or info.name)
+    return (
+        '<div class="sanad-header"><h1>sanad · سند</h1>'
+        f'<p>Ask about <b><bdi class="sanad-title">{title}</bdi></b> '
+        f'<span class="sanad-size">({info.chars:,} characters, {info.chunks} passages)</span> '
+        "in Arabic or English: every answer quotes the article and cites it. "
+        "Click a [n] to see its passage.</p></div>"
+    )
+
+
+def _article_label(info: DocumentInfo) -> str:
+    title = info.title or info.name
+    title = title if len(title) <= 70 else title[:69].rstrip() + "…"
+    return f"{title} · {info.chars:,} chars"
+
+
+class _Articles:
+    """The handlers of the articles dropdown and the upload form. The dropdown's value (an id)
+    is the session's article, which the chat's handlers are given."""
+
+    def __init__(self, documents: Documents, packaged: str | None) -> None:
+        self.documents = documents
+        self.packaged = packaged  # the packaged article's id, which has curated examples
+        self._prepared = threading.Event()
+
+    def prepare(self) -> None:
+        """Opening "Add an article" loads the passage encoder in the background, while the
+        visitor picks a file, rather than after the upload (it takes seconds, once)."""
+        if not self._prepared.is_set():
+            self._prepared.set()
+            threading.Thread(target=self.documents.prepare, daemon=True).start()
+
+    def examples(self, info: DocumentInfo) -> list[dict[str, str]] | None:
+        return [{"text": q} for q in EXAMPLES] if info.id == self.packaged else None
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(_article_label(info), info.id) for info in self.documents.list()]
+
+    def uploaded(self, event: gr.EventData) -> Any:
+        """The dropdown, switched to the article the upload form has just added."""
+        data = getattr(event, "_data", None) or {}
+        try:
+            info = self.documents.get(str(data.get("document")))
+        except DocumentNotFoundError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return gr.Dropdown(choices=self.choices(), value=info.id)
+
+
 # --- the app -------------------------------------------------------------------------------
 
 
 class _Chat:
     """The event handlers, bound to one assistant and the answer slots it shares with the API."""
 
-    def __init__(self, bot: Assistant, slots: threading.Semaphore) -> None:
+    def __init__(self, bot: Assistant, slots: threading.Semaphore, documents: Documents) -> None:
         self.bot = bot
         self.slots = slots
-        self.text = bot.document.text
+        self.documents = documents
+
+    def _bot(self, document: str | None) -> Assistant:
+        """The Assistant for the session's article (its id from the articles dropdown)."""
+        try:
+            return self.documents.assistant(document or None)
+        except DocumentNotFoundError as e:
+            raise gr.Error(str(e), print_exception=False) from None
 
     def respond(
         self,
@@ -642,12 +799,15 @@ class _Chat:
         turns: Turns,
         llm: str,
         top_k: float,
+        document: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Outputs: question box, chat, turns, sources panel, article."""
         if not question or not question.strip():
             yield (gr.skip(),) * 5
             return
-        too_long = _too_long(question, self.bot.settings.max_question_chars)
+        bot = self._bot(document)
+        text = bot.document.text
+        too_long = _too_long(question, bot.settings.max_question_chars)
         if too_long:
             # A warning, not an error: an error would blank the chat, an output of this event.
             gr.Warning(too_long)
@@ -657,7 +817,8 @@ class _Chat:
         language = detect_language(question)
         history = history_of(chat, turns)
         chat = [*chat, {"role": "user", "content": user_html(tid, question)}]
-        turns = {**turns, tid: _Turn(question)}
+        doc_id = document or self.documents.default_id
+        turns = {**turns, tid: _Turn(question, None, doc_id)}
         yield (
             gr.Textbox(value="", interactive=False),
             [*chat, {"role": "assistant", "content": pending_html(tid, "", language)}],
@@ -668,7 +829,7 @@ class _Chat:
         streamed, answer, failure = "", None, None
         try:
             with self.slots:
-                for item in self.bot.stream(question, history, top_k=int(top_k), llm=llm):
+                for item in bot.stream(question, history, top_k=int(top_k), llm=llm):
                     if isinstance(item, Answer):
                         answer = item
                         continue
@@ -687,17 +848,22 @@ class _Chat:
             reply = {"role": "assistant", "content": error_html(tid, failure or _FAILED[language])}
             yield gr.Textbox(interactive=True), [*chat, reply], turns, gr.skip(), gr.skip()
             return
-        turns = {**turns, tid: _Turn(question, answer)}
+        turns = {**turns, tid: _Turn(question, answer, doc_id)}
         yield (
             gr.Textbox(interactive=True),
             [*chat, {"role": "assistant", "content": answer_html(tid, answer)}],
             turns,
-            sources_html(self.text, tid, answer),
-            article_html(self.text, answer),
+            sources_html(text, tid, answer),
+            article_html(text, answer),
         )
 
     def retry(
-        self, chat: list[dict[str, Any]], turns: Turns, llm: str, top_k: float
+        self,
+        chat: list[dict[str, Any]],
+        turns: Turns,
+        llm: str,
+        top_k: float,
+        document: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Ask the last question again, in place of its answer."""
         i = len(chat)
@@ -711,7 +877,7 @@ class _Chat:
             yield (gr.skip(),) * 5
             return
         rest = {k: v for k, v in turns.items() if k != tid}
-        yield from self.respond(turn.question, chat[:i], rest, llm, top_k)
+        yield from self.respond(turn.question, chat[:i], rest, llm, top_k, document)
 
     def example(
         self,
@@ -719,29 +885,37 @@ class _Chat:
         turns: Turns,
         llm: str,
         top_k: float,
+        document: str | None,
         selected: gr.SelectData,
     ) -> Iterator[tuple[Any, ...]]:
-        yield from self.respond(selected.value.get("text", ""), chat, turns, llm, top_k)
+        question = selected.value.get("text", "")
+        yield from self.respond(question, chat, turns, llm, top_k, document)
 
-    def show_source(self, turns: Turns, event: gr.EventData) -> tuple[Any, Any, Any]:
+    def show_source(
+        self, turns: Turns, document: str | None, event: gr.EventData
+    ) -> tuple[Any, Any, Any]:
         """Outputs: sources panel, article, tabs."""
         data = getattr(event, "_data", None) or {}
         turn = turns.get(str(data.get("turn")))
         if turn is None or turn.answer is None:
             return gr.skip(), gr.skip(), gr.skip()
         n = data.get("source")
+        text = self._bot(document).document.text
         return (
-            sources_html(self.text, str(data["turn"]), turn.answer, active=n),
-            article_html(self.text, turn.answer, active=n),
+            sources_html(text, str(data["turn"]), turn.answer, active=n),
+            article_html(text, turn.answer, active=n),
             gr.Tabs(selected="sources"),
         )
 
-    def sources_for(self, turns: Turns, tid: str) -> tuple[str, str]:
+    def text_of(self, document: str | None) -> str:
+        return self._bot(document).document.text
+
+    def sources_for(self, turns: Turns, tid: str, text: str) -> tuple[str, str]:
         """The Sources panel and the Article tab for turn ``tid`` (empty if unanswered)."""
         turn = turns.get(tid)
         if turn is None or turn.answer is None:
-            return _NO_SOURCES, article_html(self.text)
-        return sources_html(self.text, tid, turn.answer), article_html(self.text, turn.answer)
+            return _NO_SOURCES, article_html(text)
+        return sources_html(text, tid, turn.answer), article_html(text, turn.answer)
 
     def api_ask(self, question: str, history_json: str = "[]") -> dict[str, Any]:
         """Answer a question about the article. history_json is a JSON list of earlier
@@ -788,15 +962,31 @@ Library = dict[str, Any]  # the conversations, as ui.conversations stores them
 
 class _Conversations:
     """The conversation list: kept in the browser (``gr.BrowserState``), with a copy per
-    session on the server so that only the page's load sends it."""
+    session on the server so that only the page's load sends it. A conversation is about one
+    article (its id): showing it switches the page to that article."""
 
-    def __init__(self, chat: _Chat) -> None:
+    def __init__(self, chat: _Chat, articles: _Articles) -> None:
         self.chat = chat
+        self.articles = articles
 
-    def _render(self, library: Library) -> tuple[list[dict[str, Any]], Turns, str, str]:
-        """Chat, turns, sources panel and article for the library's current conversation."""
-        text = self.chat.text
+    def _article(self, conversation: dict[str, Any] | None, document: str | None) -> DocumentInfo:
+        """The conversation's article, or the one on screen for a new conversation (or for one
+        whose article this server no longer has, whose turns then fail their offset checks)."""
+        documents = self.chat.documents
+        for candidate in (conversation or {}).get("document"), document:
+            if isinstance(candidate, str):
+                try:
+                    return documents.get(candidate)
+                except DocumentNotFoundError:
+                    continue
+        return documents.default_info
+
+    def _render(self, library: Library, document: str | None) -> tuple[Any, ...]:
+        """Chat, turns, sources panel, article, articles dropdown and header for the library's
+        current conversation."""
         conversation = conversations.find(library, library["current"])
+        info = self._article(conversation, document)
+        text = self.chat.text_of(info.id)
         messages: list[dict[str, Any]] = []
         turns: Turns = {}
         for item in conversation["turns"] if conversation else []:
@@ -808,21 +998,30 @@ class _Conversations:
                 {"role": "user", "content": user_html(tid, question)},
                 {"role": "assistant", "content": answer_html(tid, answer)},
             ]
-            turns[tid] = _Turn(question, answer)
-        sources, article = self.chat.sources_for(turns, next(reversed(turns), ""))
-        return messages, turns, sources, article
+            turns[tid] = _Turn(question, answer, info.id)
+        sources, article = self.chat.sources_for(turns, next(reversed(turns), ""), text)
+        return (
+            gr.Chatbot(value=messages, examples=self.articles.examples(info)),
+            turns,
+            sources,
+            article,
+            gr.Dropdown(choices=self.articles.choices(), value=info.id),
+            header_html(info),
+        )
 
     @staticmethod
     def _list(library: Library) -> Any:
         return gr.Dropdown(choices=conversations.choices(library), value=library["current"])
 
-    def restore(self, stored: Any) -> tuple[Any, ...]:
-        """On load. Outputs: library, chat, turns, sources, article, list."""
+    def restore(self, stored: Any, document: str | None) -> tuple[Any, ...]:
+        """On load. Outputs: library, chat, turns, sources, article, articles, header, list."""
         library = conversations.read(stored)
         if library["current"] is None:
-            # Nothing to show: leave the chat alone, in case a question is already on its way.
-            return library, *(gr.skip(),) * 4, self._list(library)
-        return (library, *self._render(library), self._list(library))
+            # Nothing to show: leave the chat alone, in case a question is already on its way;
+            # the articles dropdown gets those added since the page was built.
+            articles = gr.Dropdown(choices=self.articles.choices(), value=document)
+            return library, *(gr.skip(),) * 4, articles, gr.skip(), self._list(library)
+        return (library, *self._render(library, document), self._list(library))
 
     def save(self, library: Library, turns: Turns) -> tuple[Any, ...]:
         """After an answer. Outputs: library, stored value, list."""
@@ -833,29 +1032,30 @@ class _Conversations:
             "id": uuid.uuid4().hex[:12],
             "title": conversations.title_of(answered[0][1].question),
             "created": conversations.now(),
-            "document": self.chat.bot.document.name,
+            "document": answered[0][1].document,
         }
         packed = [conversations.pack(tid, t.question, t.answer) for tid, t in answered if t.answer]
         library = conversations.put(library, {**conversation, "turns": packed})
         return library, library, self._list(library)
 
-    def open(self, cid: Any, library: Library) -> tuple[Any, ...]:
-        """Outputs: library, stored value, chat, turns, sources, article."""
+    def open(self, cid: Any, library: Library, document: str | None) -> tuple[Any, ...]:
+        """Outputs: library, stored value, chat, turns, sources, article, articles, header."""
         if not isinstance(cid, str) or conversations.find(library, cid) is None:
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 8
         library = {**library, "current": cid}
-        return (library, library, *self._render(library))
+        return (library, library, *self._render(library, document))
 
-    def new(self, library: Library) -> tuple[Any, ...]:
-        """Outputs: library, stored value, chat, turns, sources, article, list."""
+    def new(self, library: Library, document: str | None) -> tuple[Any, ...]:
+        """A new conversation, about the article ``document``. Outputs: library, stored value,
+        chat, turns, sources, article, articles, header, list."""
         library = {**library, "current": None}
-        return (library, library, *self._render(library), self._list(library))
+        return (library, library, *self._render(library, document), self._list(library))
 
-    def delete(self, library: Library) -> tuple[Any, ...]:
+    def delete(self, library: Library, document: str | None) -> tuple[Any, ...]:
         """Chatbot's clear: the conversation goes. Outputs: library, stored value, turns,
         sources, article, list."""
         library = conversations.drop(library, library["current"])
-        _, turns, sources, article = self._render(library)
+        _, turns, sources, article, _, _ = self._render(library, document)
         return library, library, turns, sources, article, self._list(library)
 
     def export(self, kind: str, library: Library) -> Any:
@@ -863,7 +1063,7 @@ class _Conversations:
         conversation = conversations.find(library, library["current"])
         if conversation is None:
             return '<p class="sanad-empty">Nothing to export yet. · لا شيء للتصدير بعد.</p>'
-        text = self.chat.text
+        text = self.chat.text_of(self._article(conversation, None).id)
         if kind == "json":
             body, mime = conversations.to_json(conversation, text), "application/json"
         else:
@@ -916,7 +1116,7 @@ class _Feedback:
                 ]
                 votes = {**votes, tid: self.store.add(
                     verdict, turn.question, answer.answer, sources, language=answer.language,
-                    backend=answer.backend, document=self.chat.bot.document.name,
+                    backend=answer.backend, document=turn.document,
                 )}
         except FeedbackError as e:
             # A warning, not an error: an error would cover the outputs until the next event.
@@ -965,29 +1165,27 @@ def build_app(
     *,
     settings: Settings | None = None,
     slots: threading.Semaphore | None = None,
+    documents: Documents | None = None,
 ) -> gr.Blocks:
     """The chat UI for ``bot``, with ``settings`` (default ``bot.settings``) for the answer
     backends on offer and the queue's bounds. ``slots`` bounds the answers computed at once;
     pass the one the HTTP API uses so that both together stay within
-    ``settings.max_concurrency``.
+    ``settings.max_concurrency``. ``documents`` is the registry of articles a visitor may
+    switch to and add to (default: one whose default article is ``bot``'s).
 
     Mount it with ``css=CSS`` (``ui.server.create_app`` does), or ``launch(css=CSS)``.
     """
     settings = settings or bot.settings
     slots = slots or threading.BoundedSemaphore(settings.max_concurrency)
-    handlers = _Chat(bot, slots)
-    kept = _Conversations(handlers)
+    documents = documents or Documents(settings, default=bot)
+    handlers = _Chat(bot, slots, documents)
+    articles = _Articles(documents, documents.default_id if bot.settings.document is None else None)
+    kept = _Conversations(handlers, articles)
     feedback = _Feedback(handlers, store_for(settings))
-    name = html.escape(bot.document.name)
 
     # No analytics: Gradio would otherwise call home from a server meant to work offline.
     with gr.Blocks(title="sanad · سند", fill_width=True, analytics_enabled=False) as blocks:
-        header = gr.HTML(
-            '<div class="sanad-header"><h1>sanad · سند</h1>'
-            f"<p>Ask about <b>{name}</b> in Arabic or English: every answer quotes the "
-            "article and cites it. Click a [n] to see its passage.</p></div>",
-            js_on_load=_BRIDGE_JS,
-        )
+        header = gr.HTML(header_html(documents.default_info), js_on_load=_BRIDGE_JS)
         turns = gr.State({})
         # Fixed key and secret: the stored conversations outlive a server restart. The secret
         # guards nothing (Gradio sends it to the page, which decrypts); the data is the
@@ -1000,6 +1198,22 @@ def build_app(
         feedback_for = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
+                document = _refusing_quietly(
+                    gr.Dropdown(
+                        choices=articles.choices(),
+                        value=documents.default_id,
+                        label="Article · المقال",
+                        elem_id="sanad-document",
+                    ),
+                    "Article: not one of this server's articles",
+                )
+                with gr.Accordion(
+                    "Add an article · أضف مقالاً",
+                    open=False,
+                    elem_id="sanad-add",
+                    visible=settings.max_documents > 0,  # SANAD_MAX_DOCUMENTS=0: none may be
+                ) as adding:
+                    upload = gr.HTML(_UPLOAD_FORM, js_on_load=_UPLOAD_JS, elem_id="sanad-upload")
                 with gr.Accordion(
                     "Conversations · المحادثات", open=False, elem_id="sanad-conversations"
                 ):
@@ -1023,7 +1237,7 @@ def build_app(
                     show_label=False,
                     height="68vh",
                     buttons=["copy", "copy_all"],
-                    examples=[{"text": q} for q in EXAMPLES],
+                    examples=articles.examples(documents.default_info),
                     placeholder="**sanad · سند** — ask the article a question · اسأل المقال",
                     latex_delimiters=[],
                     feedback_options=("Like", "Dislike"),
@@ -1076,7 +1290,9 @@ def build_app(
                 with gr.Tab("Sources · المصادر", id="sources"):
                     sources = gr.HTML(_NO_SOURCES, js_on_load=_SCROLL_TO_ACTIVE_JS)
                 with gr.Tab("Article · المقال", id="article"):
-                    article = gr.HTML(article_html(handlers.text), js_on_load=_ARTICLE_JS)
+                    article = gr.HTML(
+                        article_html(bot.document.text), js_on_load=_ARTICLE_JS
+                    )
 
         answering = {
             "outputs": [question, chatbot, turns, sources, article],
@@ -1086,24 +1302,23 @@ def build_app(
             "api_visibility": "private",
         }
         quick: dict[str, Any] = {"api_visibility": "private", "queue": False}
+        asking = [question, chatbot, turns, llm, top_k, document]
         saving = {"fn": kept.save, "inputs": [library, turns],
                   "outputs": [library, stored, conversation_list], **quick}
-        question.submit(
-            handlers.respond, [question, chatbot, turns, llm, top_k], **answering
-        ).then(**saving)
-        chatbot.retry(handlers.retry, [chatbot, turns, llm, top_k], **answering).then(**saving)
-        chatbot.example_select(
-            handlers.example, [chatbot, turns, llm, top_k], **answering
-        ).then(**saving)
+        question.submit(handlers.respond, asking, **answering).then(**saving)
+        chatbot.retry(handlers.retry, asking[1:], **answering).then(**saving)
+        chatbot.example_select(handlers.example, asking[1:], **answering).then(**saving)
         question.change(None, [question], None, js=_COUNT_JS, **quick)
-        shown = [chatbot, turns, sources, article]
-        blocks.load(kept.restore, [stored], [library, *shown, conversation_list], **quick)
-        conversation_list.input(kept.open, [conversation_list, library],
+        # What shows one conversation: it may be about another article than the one on screen.
+        shown = [chatbot, turns, sources, article, document, header]
+        blocks.load(kept.restore, [stored, document], [library, *shown, conversation_list],
+                    **quick)
+        conversation_list.input(kept.open, [conversation_list, library, document],
                                 [library, stored, *shown], **quick)
-        new_conversation.click(kept.new, [library], [library, stored, *shown, conversation_list],
-                               **quick)
+        new_conversation.click(kept.new, [library, document],
+                               [library, stored, *shown, conversation_list], **quick)
         chatbot.clear(
-            kept.delete, [library],
+            kept.delete, [library, document],
             [library, stored, turns, sources, article, conversation_list], **quick,
         )
         export_md.click(partial(kept.export, "md"), [library], [export], **quick)
@@ -1114,8 +1329,20 @@ def build_app(
         chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **storing)
         comment.submit(feedback.comment, [comment, feedback_for], [comment], **storing)
         header.click(
-            handlers.show_source, [turns], [sources, article, tabs],
+            handlers.show_source, [turns, document], [sources, article, tabs],
             api_visibility="private", queue=False,
+        )
+        # Articles: an upload switches to its article, and a switch starts a new conversation
+        # about it.
+        private = {"api_visibility": "private", "queue": False}
+        upload.submit(articles.uploaded, None, [document], **private).then(
+            kept.new, [library, document], [library, stored, *shown, conversation_list], **private
+        )
+        adding.expand(articles.prepare, None, None, **private)
+        # input, not change: showing a conversation sets the dropdown too, and must not start a
+        # new one.
+        document.input(
+            kept.new, [library, document], [library, stored, *shown, conversation_list], **private
         )
         gr.api(
             handlers.api_ask,

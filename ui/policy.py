@@ -16,8 +16,10 @@ Gradio chat (its pages, its API, its queue) pass through the same checks:
   or what ``X-Forwarded-For`` says only when the peer is in ``SANAD_TRUSTED_PROXIES``
   (``ui.server`` applies uvicorn's ``ProxyHeadersMiddleware`` for that, outside this one);
 * **how much**: a body is read here, before any route sees it, up to ``MAX_BODY_BYTES`` and
-  within ``BODY_SECONDS``; a JSON body must be strict JSON (UTF-8, no NaN or Infinity, no
-  number Python cannot hold, nested at most ``MAX_JSON_DEPTH`` deep), else 422.
+  within ``BODY_SECONDS``, or for an article's upload (``UPLOAD_ROUTES``) up to
+  ``SANAD_MAX_DOCUMENT_BYTES`` plus ``MAX_BODY_BYTES`` (for the multipart or JSON around the
+  text) and within ``UPLOAD_SECONDS``; a JSON body must be strict JSON (UTF-8, no NaN or
+  Infinity, no number Python cannot hold, nested at most ``MAX_JSON_DEPTH`` deep), else 422.
 
 Errors are one-line JSON: ``{"error": "..."}``, or FastAPI's ``{"detail": [...]}`` for a body
 that is not valid JSON, as the API's own validation errors are.
@@ -45,6 +47,9 @@ from index import Settings
 MAX_BODY_BYTES = 64 * 1024
 #: A request body must arrive within this many seconds, so a half-sent one cannot hold a worker.
 BODY_SECONDS = 10.0
+#: The routes that take an article rather than a question, and the time its body may take.
+UPLOAD_ROUTES = frozenset({"/api/documents"})
+UPLOAD_SECONDS = 60.0
 #: Deepest JSON nesting accepted; the API's bodies are four levels deep.
 MAX_JSON_DEPTH = 32
 #: Login attempts (and wrong bearer tokens) per client per minute.
@@ -162,6 +167,7 @@ class AccessPolicy:
         self.token = settings.api_token.encode() if settings.api_token else None
         self.sessions = sessions
         self.guarded = bool(settings.api_token or settings.ui_auth)
+        self.upload_bytes = settings.max_document_bytes + MAX_BODY_BYTES
         per_minute = settings.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute) if per_minute > 0 else None
         self.logins = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
@@ -248,25 +254,29 @@ class AccessPolicy:
         again as one message."""
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise _too_large()
+        upload = scope["path"].rstrip("/") in UPLOAD_ROUTES
+        limit, seconds = (
+            (self.upload_bytes, UPLOAD_SECONDS) if upload else (MAX_BODY_BYTES, BODY_SECONDS)
+        )
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
         if scope["method"] in _SAFE_METHODS and not declared.strip(b"0"):
             return receive
         chunks, size = [], 0
-        with anyio.move_on_after(BODY_SECONDS) as timer:
+        with anyio.move_on_after(seconds) as timer:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise _refuse(400, "the client went away")
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _too_large()
+                if size > limit:
+                    raise _too_large(limit)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
         if timer.cancelled_caught:
-            raise _refuse(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")
+            raise _refuse(408, f"the request body did not arrive within {seconds:.0f} s")
         body = b"".join(chunks)
         if body and headers.get(b"content-type", b"").split(b";")[0].strip().endswith(b"json"):
             _check_json(body)
@@ -282,8 +292,8 @@ class AccessPolicy:
         return replay
 
 
-def _too_large() -> RequestRefused:
-    return _refuse(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+def _too_large(limit: int) -> RequestRefused:
+    return _refuse(413, f"the request body is larger than {limit} bytes")
 
 
 def _not_json(why: str) -> RequestRefused:

@@ -19,6 +19,7 @@ from starlette.routing import Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from index import ConfigError
+from qa import Documents
 
 from .api import create_router
 from .app import CSS, FONT_STACK, build_app
@@ -40,7 +41,9 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
     # One pool of answer slots for the chat and the API together: each answer keeps a core
     # busy, so two front doors must not each admit max_concurrency of them.
     slots = threading.BoundedSemaphore(settings.max_concurrency)
-    blocks = build_app(bot, settings=settings, slots=slots)
+    # The articles on this server, ``bot``'s the default; the chat and the API share them.
+    documents = Documents(settings, default=bot)
+    blocks = build_app(bot, settings=settings, slots=slots, documents=documents)
     app = FastAPI(
         title="sanad",
         description="Ask an Arabic news article questions in Arabic or English; answers quote "
@@ -48,7 +51,13 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(create_font_router())
     app.include_router(
-        create_router(bot, settings=settings, slots=slots, chat_status=_chat_status(blocks))
+        create_router(
+            bot,
+            settings=settings,
+            slots=slots,
+            chat_status=_chat_status(blocks),
+            documents=documents,
+        )
     )
     login, message = _login(settings)
     gr.mount_gradio_app(
@@ -67,8 +76,8 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
         # Unexpected exceptions stay in the server log; the handlers turn the expected ones
         # into messages (gr.Error is shown either way).
         show_error=False,
-        # The chat has no file component, and the policy refuses uploads; this is Gradio's own
-        # bound should a route ever let one through.
+        # The chat has no file component (it uploads to /api/documents), and the policy
+        # refuses Gradio's uploads; this is Gradio's own bound should a route let one through.
         max_file_size=0,
     )
     gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "")

@@ -1,0 +1,128 @@
+"""Adding an article over HTTP: how soon it can be asked, and whether it is answered as well as
+``sanad eval`` answers the same article offline.
+
+Run: ``.venv/bin/python bench/documents.py`` (about 2 minutes; ``--no-write`` leaves
+RESULTS.md alone). On one in-process server on a free 127.0.0.1 port, with fresh documents and
+index folders (so every index is built, none loaded):
+
+1. ``POST /api/documents`` each article of ``tests/data/xquad-sample/articles`` (1.5k-2.7k
+   characters), timing each from the request to its ``201`` (the server built the packaged
+   article's index at its start, so the passage encoder is loaded: the chat loads it when
+   "Add an article" is opened);
+2. asks every question of ``questions.jsonl`` on its article through ``/api/ask`` with that
+   ``document`` id, and the same questions through ``qa.evaluation.run`` (what ``sanad eval``
+   does, on ``Assistant(document=FILE)``), and compares the answers and their scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from common import ROOT, machine, write_section
+
+from qa import Assistant, Settings
+from qa.evaluation import load_questions, run, summarise
+from ui import create_app
+from ui.server import uvicorn_config
+
+SAMPLE = ROOT / "tests" / "data" / "xquad-sample"
+HEADING = "Adding an article"
+
+
+def serve(settings: Settings) -> tuple[str, uvicorn.Server, threading.Thread]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn_config(create_app(Assistant(settings)), settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise SystemExit("the server did not start")
+        time.sleep(0.05)
+    return url, server, thread
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="sanad-bench-documents-"))
+    settings = Settings.from_env(
+        index_dir=tmp / "indexes", documents_dir=tmp / "documents", rate_limit_per_minute=0
+    )
+    url, server, thread = serve(settings)
+    articles = sorted((SAMPLE / "articles").glob("*.txt"))
+    rows, ids = [], {}
+    try:
+        with httpx.Client(base_url=url, timeout=300) as client:
+            for path in articles:
+                files = {"file": (path.name, path.read_bytes(), "text/plain")}
+                t0 = time.perf_counter()
+                r = client.post("/api/documents", files=files)
+                seconds = time.perf_counter() - t0
+                r.raise_for_status()
+                info = r.json()
+                ids[str(path.resolve())] = info["id"]
+                rows.append((path.name, info["chars"], info["chunks"], seconds))
+                print(f"{path.name}: ready in {seconds:.2f} s", file=sys.stderr)
+            items = [q for q in load_questions(SAMPLE / "questions.jsonl") if q["document"] in ids]
+            served: dict[str, Any] = {}
+            for item in items:
+                body = {"question": item["question"], "document": ids[item["document"]]}
+                r = client.post("/api/ask", json=body)
+                r.raise_for_status()
+                served[item["id"]] = r.json()["answer"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    offline = run(Assistant(settings), items)
+    same = sum(row.answer == served[row.id] for row in offline)
+    by_doc: dict[str, list[Any]] = defaultdict(list)
+    for row in offline:
+        by_doc[row.document or ""].append(row)
+
+    table = ["| article | characters | passages | POST to 201 (s) |", "|---|---|---|---|"]
+    for name, chars, chunks, seconds in rows:
+        table.append(f"| {name} | {chars:,} | {chunks} | {seconds:.2f} |")
+    times = sorted(seconds for *_, seconds in rows)
+    body = f"""{machine(load)}
+
+`bench/documents.py`: each article of `tests/data/xquad-sample/articles` posted to
+`/api/documents` of one in-process server with empty documents and index folders; the time is
+from the request to the `201` (read, checked, chunked, embedded, FAISS index written and
+verified, Assistant loaded), {times[0]:.2f}-{times[-1]:.2f} s. Nearly all of it is
+sentence-transformers embedding the passages and their sentences on the CPU, so it grows with
+the load average above (the machine is shared).
+
+{chr(10).join(table)}
+
+Asked through `/api/ask` with the article's `document` id, the {len(items)} questions of
+`questions.jsonl` on these articles got the same answer text as `sanad eval` gives offline
+(`Assistant(document=FILE)`) for {same} of {len(items)}. The offline scores:
+
+```
+{summarise(offline)}
+```
+"""
+    print(body)
+    if not args.no_write:
+        write_section(HEADING, body)
+    return 0 if same == len(items) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
