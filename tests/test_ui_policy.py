@@ -353,6 +353,25 @@ def test_uploads_are_refused(server: str) -> None:
     assert r.status_code == 404 and r.json() == {"error": "not found"}
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gradio_api/file=/etc/passwd",
+        "/gradio_api/file/etc/passwd",
+        "/gradio_api/proxy=http://127.0.0.1:9/",
+        "/gradio_api/run-history/buckets",
+        "/gradio_api/runs",
+        "/gradio_api/upload_progress",
+        "/gradio_api/stream/s/0/0/playlist.m3u8",
+    ],
+)
+def test_gradio_routes_the_chat_does_not_use_are_refused(server: str, path: str) -> None:
+    # Each is a way to read files from the server, reach other hosts through it, or read what
+    # other visitors ran; Gradio serves them all, the chat needs none.
+    r = requests.get(f"{server}{path}", timeout=10)
+    assert r.status_code == 404 and r.json() == {"error": "not found"}
+
+
 # --- 6. connections ------------------------------------------------------------------------
 
 
@@ -458,7 +477,8 @@ def test_half_sent_requests_are_dropped(
             "POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
             'Content-Length: 100\r\n\r\n{"question": '
         )
-        assert _raw(url, head).startswith(b"HTTP/1.1 408")
+        reply = _raw(url, head)
+        assert reply.startswith(b"HTTP/1.1 408") and b'{"error":' in reply
 
 
 def test_a_flood_of_one_message_is_logged_once_a_minute() -> None:
