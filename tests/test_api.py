@@ -223,12 +223,14 @@ def test_a_full_queue_answers_503_and_the_rest_are_answered(
             held = pool.submit(ask, url, {"question": ARABIC})
             assert answering.wait(timeout=120), "the first request never reached the assistant"
             busy = ask(url, {"question": ARABIC})
+            health = requests.get(f"{url}/api/health", timeout=10)
         finally:
             release.set()
         answered = held.result()
         after = ask(url, {"question": ARABIC})
     assert busy.status_code == 503, busy.text
     assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+    assert health.status_code == 503 and health.json()["status"] == "busy"
     assert answered.status_code == 200 and "140" in answered.json()["answer"]
     assert after.status_code == 200  # the slot is free again once the answer is sent
 
