@@ -175,8 +175,11 @@ def test_thousands_of_unread_calls_cannot_stop_the_chat(assistant: Assistant) ->
 def test_a_full_chat_queue_is_503_at_once(assistant: Assistant) -> None:
     settings = assistant.settings.replace(max_concurrency=1, max_queue=1, rate_limit_per_minute=0)
     with running(create_app(assistant, settings)) as url, ThreadPoolExecutor(8) as pool:
-        codes = Counter(pool.map(lambda _: submit(url, [ARABIC, "[]"]).status_code, range(40)))
+        replies = list(pool.map(lambda _: submit(url, [ARABIC, "[]"]), range(40)))
+    codes = Counter(r.status_code for r in replies)
     assert set(codes) == {200, 503}, codes
+    full = {r.json()["detail"].split(".")[0] for r in replies if r.status_code == 503}
+    assert full == {"Queue is full"}
 
 
 def test_health_is_503_when_the_chat_queue_has_stopped(assistant: Assistant) -> None:
