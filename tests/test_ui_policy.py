@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import gradio
 import pytest
 import requests
 from conftest_ui import fn_index, gradio_config, queue_call, running
@@ -464,6 +465,31 @@ def test_a_connection_is_not_closed_before_its_request_could_arrive(
             late.close()
             for s in idle:
                 s.close()
+
+
+def test_a_client_that_never_reads_its_answer_is_dropped(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection being answered is never closed to make room, so one asking for a large file
+    # and reading none of it would be held for good: connections without bound again.
+    monkeypatch.setattr(connections, "STALL_SECONDS", 1.0)
+    assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    big = max(assets.iterdir(), key=lambda f: f.stat().st_size)  # megabytes of script
+    size = big.stat().st_size
+    port = int(server.rsplit(":", 1)[1])
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        s.sendall(f"GET /assets/{big.name} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        time.sleep(4 * connections.STALL_SECONDS)  # reading nothing
+        s.settimeout(10)
+        received = 0
+        try:
+            while chunk := s.recv(1 << 20):
+                received += len(chunk)
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert 0 < received < size  # the server gave up on it; without the stall limit, all of it
 
 
 def test_half_sent_requests_are_dropped(

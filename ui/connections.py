@@ -9,7 +9,10 @@ previous response, and at most ``max_connections`` are open: one more closes the
 has waited longest for a request, preferring one that never sent any to a keep-alive one, once it
 has waited ``MIN_IDLE_SECONDS`` (until then the limit may be exceeded, up to twice). A client that
 is being answered, or that is sending a request, is never the one closed, nor is a client that
-has been answered while an idle flood lasts: the flood only displaces itself.
+has been answered while an idle flood lasts: the flood only displaces itself. A response that
+makes no progress for ``STALL_SECONDS``, because its client does not read it, drops the
+connection: otherwise a client asking for a large file and never reading it would hold its
+connection, being answered, past every limit.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ FD_RESERVE = 128
 #: the listen queue overflows and drops packets, so a client's connection may be accepted
 #: before its request arrives: TCP resends it within about a second.
 MIN_IDLE_SECONDS = 1.0
+#: Seconds a response may wait for its client to read any of it before the connection is dropped.
+STALL_SECONDS = 30.0
 
 
 def connection_limit(wanted: int) -> int:
@@ -83,6 +88,7 @@ def bounded_protocol(max_connections: int, header_seconds: float = HEADER_SECOND
 
     class BoundedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+        _stalled: asyncio.TimerHandle | None = None
         idle_since = 0.0
 
         def connection_made(self, transport: Any) -> None:
@@ -108,8 +114,23 @@ def bounded_protocol(max_connections: int, header_seconds: float = HEADER_SECOND
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_waiting()
+            if self._stalled is not None:
+                self._stalled.cancel()
             closing.discard(self)
             super().connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            # The client reads less than is sent. Waiting is uvicorn's answer, for as long as the
+            # client likes; here, for STALL_SECONDS without progress (each resume starts over).
+            super().pause_writing()
+            if self._stalled is None:
+                self._stalled = self.loop.call_later(STALL_SECONDS, self.transport.abort)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self._stalled is not None:
+                self._stalled.cancel()
+                self._stalled = None
 
         def _answering(self) -> bool:
             # uvicorn's own test for "a request is in progress" (see its shutdown()).
