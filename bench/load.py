@@ -111,7 +111,13 @@ def client(timeout: float) -> httpx.Client:
 class Server:
     """``sanad serve`` on a free loopback port: started, watched and stopped by this script."""
 
-    def __init__(self, log: IO[bytes], env_overrides: dict[str, str]) -> None:
+    def __init__(
+        self,
+        log: IO[bytes],
+        env_overrides: dict[str, str],
+        command: Sequence[str] = (str(SANAD), "serve"),
+        cwd: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -126,10 +132,11 @@ class Server:
             **env_overrides,
         }
         self.proc = subprocess.Popen(
-            [str(SANAD), "serve", "--port", str(self.port)],
+            [*command, "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            cwd=cwd,
         )
         self.started = time.perf_counter()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -223,14 +224,31 @@ def test_a_full_queue_answers_503_and_the_rest_are_answered(
             held = pool.submit(ask, url, {"question": ARABIC})
             assert answering.wait(timeout=120), "the first request never reached the assistant"
             busy = ask(url, {"question": ARABIC})
+            health = requests.get(f"{url}/api/health", timeout=10)
         finally:
             release.set()
         answered = held.result()
         after = ask(url, {"question": ARABIC})
     assert busy.status_code == 503, busy.text
     assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+    assert health.status_code == 503 and health.json()["status"] == "busy"
     assert answered.status_code == 200 and "140" in answered.json()["answer"]
     assert after.status_code == 200  # the slot is free again once the answer is sent
+
+
+def test_an_unreachable_answer_backend_is_a_502(assistant: Assistant) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once it is closed
+    settings = assistant.settings.replace(
+        llm="openai:absent", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5.0
+    )
+    with running(create_app(Assistant(settings))) as url:
+        r = ask(url, {"question": ARABIC})
+    assert r.status_code == 502
+    error = r.json()["error"]
+    assert error.startswith("the answer backend failed: cannot reach the LLM at ")
+    assert "\n" not in error
 
 
 def test_rate_limiter_refills() -> None:
