@@ -16,9 +16,10 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from index import ConfigError, Settings
+from index import ConfigError, Settings, normalize
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ _B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64 = {c: i for i, c in enumerate(_B64_DIGITS)}
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SENSE_CUT = re.compile(r"[،,;]")
+_ARABIC_WORD = re.compile("[\u0621-\u065f\u0670\u0640]+")  # with any diacritics inside
 _MAX_SENSES = 3  # an entry's first senses; later ones are rarer and add noise
 # Words that say what kind of answer is wanted, not what it is about: their translations
 # ("what" → "أي", "get" → "أصبح") would match everywhere or mislead.
@@ -103,6 +105,19 @@ class Lexicon:
             if found:
                 return found[:_MAX_SENSES]
         return []
+
+    @cached_property
+    def headwords(self) -> dict[str, frozenset[str]]:
+        """The reverse dictionary: each Arabic word of a translation (normalised) → the English
+        headwords it translates. Its keys are ordinary Arabic vocabulary, and where an Arabic
+        word sounds like its headword ("نيوتن" for "newton"), a name's English spelling."""
+        out: dict[str, set[str]] = {}
+        for head, (start, length) in self._offsets.items():
+            entry = self._data[start : start + length].decode("utf-8", "replace")
+            body = entry.split("\n", 1)[1] if "\n" in entry else ""
+            for word in set(_ARABIC_WORD.findall(body)):
+                out.setdefault(normalize(word), set()).add(head)
+        return {word: frozenset(heads) for word, heads in out.items()}
 
     def translate(self, question: str) -> list[str]:
         """Arabic words for the content words of an English question, in order."""
