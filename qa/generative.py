@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -32,6 +33,7 @@ from index import (
 
 from .answer import Answer, Language, Source
 from .backends import Context
+from .english import numbers_in
 from .errors import BackendError
 from .extractive import ExtractiveBackend
 from .names import place_names
@@ -430,6 +432,13 @@ _SENTENCE_END = re.compile(r"(?<=[.!?؟؛])\s+(?!\[)|\n+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 # Words an answer uses to talk about the passages rather than to state a fact.
+_AFTER_CITATION = re.compile(r"(?<=\])\s*[،,;]?\s+(?=\w)")
+_ARABIC_WORD = "[\u0621-\u064a][\u0621-\u065f\u0670\u0640]*"
+_ARABIC_RUN = re.compile(rf"{_ARABIC_WORD}(?:[\s\u060c]+{_ARABIC_WORD})*")
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
 _META_WORDS = frozenset(tokenize("المقال المقطع المقاطع النص الخبر وفقا بحسب حسب ذكر يذكر"))
 MIN_ARABIC_SHARE = 0.5  # below this, an Arabic answer says mostly what the passages do not
 _MIN_WORDS_FOR_SHARE = 3
@@ -475,6 +484,67 @@ def _arabic_content(text: str) -> list[str]:
     return [t for t in tokenize(text) if _ARABIC_LETTER.match(t) and t not in _META_WORDS]
 
 
+def _flat(text: str) -> str:
+    """Text as quoted Arabic is compared: normalised, punctuation dropped, spaces squeezed."""
+    return " ".join(re.sub(r"[^\w\s]", " ", normalize(text)).split())
+
+
+def _english_numbers(claim: str) -> set[str]:
+    """The numbers an English claim spells out ("five suspects"), as digits."""
+    return {
+        str(_NUMBER_WORDS.index(w))
+        for w in re.findall(r"[a-z]+", claim.lower())
+        if w in _NUMBER_WORDS and w != "one"  # "one of them" is seldom a count
+    }
+
+
+def _all_numbers(text: str) -> set[str]:
+    """The numbers a passage states, in digits or in Arabic words ("ثلاثة": 3)."""
+    return _numbers(text) | {f"{v:g}" for v in numbers_in(text)}
+
+
+def _opening_names(claim: str) -> list[str]:
+    """A name that opens a sentence: "Turkey raised…" (a CLDR place name), or the first of
+    two capitalised words ("Habib Yusuf is…")."""
+    m = re.match(r"\W*([A-Z][a-z]+)(\s+[A-Z][a-z]+)?", claim)
+    if not m:
+        return []
+    word = m.group(1)
+    return [word] if m.group(2) or word in _english_places() else []
+
+
+def _english_places() -> set[str]:
+    return {w for name in Locale("en").territories.values() for w in _LATIN_WORD.findall(name)}
+
+
+def _named(name: str, sentence: str) -> bool:
+    return name.lower() in set(_LATIN_WORD.findall(normalize(sentence))) or _names_in_arabic(
+        name, sentence
+    )
+
+
+def _claims(text: str) -> list[str]:
+    """The answer's claims: its sentences, and within a sentence each part that ends with its
+    own citation ("140 were killed [1], and France raised its alert [2].")."""
+    return [
+        claim
+        for sentence in _SENTENCE_END.split(text)
+        for claim in _AFTER_CITATION.split(sentence)
+        if re.search(r"\w", _CITATIONS.sub(" ", claim))
+    ]
+
+
+def _held(part: str, item: str, numbers: set[str]) -> bool:
+    """Whether one sentence of the evidence states ``item`` (a number, a name or a place)."""
+    if item in numbers:
+        return item in _all_numbers(part)
+    return _named(item, part) or item in place_names(part)
+
+
+def _evidence_sentences(texts: Sequence[str]) -> list[str]:
+    return [part for text in texts for part in _SENTENCE_END.split(text) if part.strip()]
+
+
 def check_grounding(answer: str, sources: Sequence[Source]) -> str | None:
     """None when ``answer`` is grounded in the ``sources`` it cites, else a short reason why not.
     The rule is in the comment above."""
@@ -487,36 +557,53 @@ def check_grounding(answer: str, sources: Sequence[Source]) -> str | None:
     for n in sorted(cited_anywhere):
         if not 1 <= n <= len(sources):
             return f"citation [{n}] does not match any of the {len(sources)} sources"
+    english = detect_language(text) == "en"
 
-    for sentence in _SENTENCE_END.split(text):
+    for sentence in _claims(text):
         cited = _cited(sentence)
-        evidence = " ".join(s.text for n, s in enumerate(sources, 1) if not cited or n in cited)
+        texts = [s.text for n, s in enumerate(sources, 1) if not cited or n in cited]
+        evidence = " ".join(texts)
         claim = _CITATIONS.sub(" ", sentence)
-        missing = sorted(_numbers(claim) - _numbers(evidence))
+        if english:
+            # Arabic quoted in an English answer must be the cited passages' own words.
+            flat = _flat(evidence)
+            for m in _ARABIC_RUN.finditer(claim):
+                if _flat(m.group()) not in flat:
+                    return f"Arabic «{m.group().strip()}» is not in the cited sources"
+        numbers = _numbers(claim) | (_english_numbers(claim) if english else set())
+        missing = sorted(numbers - _all_numbers(evidence))
         if missing:
             return f"number {missing[0]} is not in the cited sources"
-        known = set(_LATIN_WORD.findall(normalize(evidence)))
-        translated = [n for n in _latin_names(claim) if n.lower() not in known]
-        if translated and not any(
-            all(_names_in_arabic(n, part) for n in translated)
-            for part in _SENTENCE_END.split(evidence)
+        names = list(dict.fromkeys(_opening_names(claim) + _latin_names(claim)))
+        absent = next((n for n in names if not _named(n, evidence)), None)
+        if absent:
+            return f"name {absent!r} is not in the cited sources"
+        places = [] if english else place_names(claim)
+        absent = next((p for p in places if p not in place_names(evidence)), None)
+        if absent:
+            return f"place {absent!r} is not in the cited sources"
+        if not english and detect_language(evidence) == "ar":
+            words = _arabic_content(claim)
+            if len(words) >= _MIN_WORDS_FOR_SHARE:
+                known_words = set(tokenize(evidence))
+                found = sum(w in known_words for w in words)
+                if found / len(words) < MIN_ARABIC_SHARE:
+                    return f"only {found} of {len(words)} content words are in the cited sources"
+        # What one claim states together must be stated together: one sentence of the cited
+        # passages holds all its numbers, names and places ("brought by Russia from Turkey" is
+        # not grounded by one sentence naming Russia and another naming Turkey).
+        parts = _evidence_sentences(texts)
+        if (numbers or names or places) and not any(
+            numbers <= _all_numbers(part)
+            and all(_named(n, part) for n in names)
+            and all(p in place_names(part) for p in places)
+            for part in parts
         ):
-            # Names given in English must all be named together in one sentence of the cited
-            # Arabic: "Russia ... from Turkey" is not grounded by one sentence naming Russia and
-            # another naming Turkey.
-            missing = next(
-                (n for n in translated if not _names_in_arabic(n, evidence)), translated[-1]
-            )
-            return f"name {missing!r} is not in the cited sources"
-
-    evidence = " ".join(sources[n - 1].text for n in sorted(cited_anywhere))
-    if detect_language(text) == "ar" and detect_language(evidence) == "ar":
-        words = _arabic_content(_CITATIONS.sub(" ", text))
-        if len(words) >= _MIN_WORDS_FOR_SHARE:
-            known_words = set(tokenize(evidence))
-            found = sum(w in known_words for w in words)
-            if found / len(words) < MIN_ARABIC_SHARE:
-                return f"only {found} of {len(words)} content words are in the cited sources"
+            # Name what the sentence holding most of the claim lacks.
+            items = [*names, *places, *sorted(numbers)]
+            best = max(parts, key=lambda part: sum(_held(part, i, numbers) for i in items))
+            apart = next(i for i in items if not _held(best, i, numbers))
+            return f"{apart!r} is in the cited sources only apart from the rest of the claim"
     return None
 
 

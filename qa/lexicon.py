@@ -16,7 +16,6 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from index import ConfigError, Settings, normalize
@@ -106,18 +105,16 @@ class Lexicon:
                 return found[:_MAX_SENSES]
         return []
 
-    @cached_property
+    @property
     def headwords(self) -> dict[str, frozenset[str]]:
         """The reverse dictionary: each Arabic word of a translation (normalised) → the English
         headwords it translates. Its keys are ordinary Arabic vocabulary, and where an Arabic
-        word sounds like its headword ("نيوتن" for "newton"), a name's English spelling."""
-        out: dict[str, set[str]] = {}
-        for head, (start, length) in self._offsets.items():
-            entry = self._data[start : start + length].decode("utf-8", "replace")
-            body = entry.split("\n", 1)[1] if "\n" in entry else ""
-            for word in set(_ARABIC_WORD.findall(body)):
-                out.setdefault(normalize(word), set()).add(head)
-        return {word: frozenset(heads) for word, heads in out.items()}
+        word sounds like its headword ("نيوتن" for "newton"), a name's English spelling. Built
+        on first use, once per dictionary file for the process."""
+        key = (self.path, len(self._data))
+        if key not in _HEADWORDS:
+            _HEADWORDS[key] = _reverse(self)
+        return _HEADWORDS[key]
 
     def translate(self, question: str) -> list[str]:
         """Arabic words for the content words of an English question, in order."""
@@ -130,6 +127,22 @@ class Lexicon:
                 continue
             out.extend(self.senses(word))
         return out
+
+
+_HEADWORDS: dict[tuple[str, int], dict[str, frozenset[str]]] = {}
+
+
+def _reverse(lexicon: Lexicon) -> dict[str, frozenset[str]]:
+    raw: dict[str, set[str]] = {}
+    data = lexicon._data
+    for head, (start, length) in lexicon._offsets.items():
+        entry = data[start : start + length].decode("utf-8", "replace")
+        for word in _ARABIC_WORD.findall(entry):
+            raw.setdefault(word, set()).add(head)
+    out: dict[str, set[str]] = {}
+    for word, heads in raw.items():
+        out.setdefault(normalize(word), set()).update(heads)
+    return {word: frozenset(heads) for word, heads in out.items()}
 
 
 def _forms(word: str) -> list[str]:
