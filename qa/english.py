@@ -23,7 +23,7 @@ from importlib import resources
 
 from babel import Locale
 
-from index import arabic_skeletons, latin_skeletons, normalize, skeleton_match
+from index import arabic_skeletons, latin_skeletons, normalize, skeleton_match, tokenize
 
 from .lexicon import Lexicon
 
@@ -52,7 +52,7 @@ _ASKED: list[tuple[Asked, re.Pattern[str]]] = [
         Asked.DATE,
         re.compile(
             r"^\s*when\b|\bwhen (did|was|were|is|does|do|will|has|had)\b|\b(what|which|in what)"
-            r" (year|date|day|month|century|decade|time period)\b|\bsince when\b|\bwhat year\b",
+            r" (years?|date|day|month|century|decade|time period)\b|\bsince when\b|\bwhat year\b",
             re.I,
         ),
     ),
@@ -61,8 +61,10 @@ _ASKED: list[tuple[Asked, re.Pattern[str]]] = [
         re.compile(
             r"\bhow (many|much|long|far|old|large|big|tall|high|wide|deep|often|fast|heavy)\b"
             r"|\bwhat (percentage|percent|proportion|fraction|amount)\b|\bnumber of\b"
-            r"|\bwhat (was|is|were|are) the (population|score|size|average|rate|cost|price|"
-            r"length|distance|speed|total|temperature|weight|height|budget)\b",
+            r"|\b(what|which) (was|is|were|are) the (\w+ ){0,2}(population|score|size|average|"
+            r"rate|cost|price|length|distance|speed|total|temperature|weight|height|budget|"
+            r"percentage|efficiency|wavelength|fees?|gauge|yard line)\b"
+            r"|\b(at|on) what (\w+ )?(yard line|wavelength|speed|temperature|rate)\b",
             re.I,
         ),
     ),
@@ -70,7 +72,7 @@ _ASKED: list[tuple[Asked, re.Pattern[str]]] = [
         Asked.PLACE,
         re.compile(
             r"^\s*where\b|\bwhere (did|was|were|is|are|does|do|can|will|has|had)\b|\b(what|which|"
-            r"in what|in which|from what|from which) (country|countries|city|cities|town|"
+            r"in what|in which|from what|from which) (\w+ )?(country|countries|city|cities|town|"
             r"continent|region|nation|nations|state|province|capital|island|location)\b",
             re.I,
         ),
@@ -79,8 +81,9 @@ _ASKED: list[tuple[Asked, re.Pattern[str]]] = [
         Asked.NAME,
         re.compile(
             r"^\s*(who|whom|whose)\b|\b(who|whom) (is|was|were|are|did|does|has|had)\b"
-            r"|\b(what|which) (person|man|woman|player|team|company|companies|group|organi[sz]"
-            r"ation|university|school|artist|actor|actress|singer|band|author|writer|scientist|"
+            r"|\b(last|first|full) name\b|\bwhat were the names\b"
+            r"|\b(what|which) (\w+ )?(person|man|woman|player|team|company|companies|group|"
+            r"organi[sz]ation|university|school|artist|actor|actress|singer|band|author|writer|scientist|"
             r"leader|king|queen|president|minister|emperor|general|chemist|physicist|"
             r"researcher|architect|engineer|inventor|club|party|network|station|channel|"
             r"brand|firm|airline|newspaper)\b|\b(what|which) (was|is) the name\b|\bnamed\b",
@@ -245,6 +248,7 @@ for _forms, _dual, _one, _many in (
     ("يورو", "", "euro", "euros"),
     ("جنيه جنيهات", "جنيهين", "pound", "pounds"),
     ("درجة درجات", "درجتين", "degree", "degrees"),
+    ("ضعف أضعاف", "ضعفين", "times", "times"),
 ):
     for _w in _forms.split():
         _COUNTED[normalize(_w)] = (_one, _many)
@@ -261,6 +265,7 @@ _QUALIFIERS = {
         "قرابة": "about",
         "زهاء": "about",
         "تقريبا": "about",
+        "كل": "every",
     }.items()
 }
 _MORE = {normalize("أكثر"): "more than", normalize("أقل"): "less than"}
@@ -638,12 +643,13 @@ def _places() -> dict[str, list[tuple[str, bool]]]:
     cities = sorted(json.loads(data).values(), key=lambda c: -int(c.get("population", 0)))
     for city in cities:
         for alt in city.get("alternatenames", ()):
-            if "\u0621" <= alt[:1] <= "\u064a" and _ARABIC_NAME.fullmatch(alt):
+            # Two- and three-letter names (آنس, Ans) are spelled like everyday words.
+            if len(alt) > 3 and _ARABIC_NAME.fullmatch(alt):
                 names.setdefault(" ".join(normalize(alt).split()), []).append((city["name"], True))
     return names
 
 
-_ARABIC_NAME = re.compile(r"[\u0621-\u064a][\u0621-\u064a -]+")
+_ARABIC_NAME = re.compile(r"[\u0621-\u064a][\u0621-\u064a -]+")  # GeoNames' Arabic-script names
 
 
 def _sounds_alike(arabic: str, latin: str) -> bool:
@@ -664,10 +670,15 @@ def sounds_like(arabic_word: str, latin_word: str, *, short_ok: bool = False) ->
     return latin_word.lower() in {(prefix + romanize(name)).lower(), romanize(name).lower()}
 
 
+_NAME_HEADS = 5
+
+
 def _sound_alike_heads(arabic: str, heads: frozenset[str]) -> list[str]:
     """The English headwords that sound like an Arabic word (its English spelling, when the
     word is a name the dictionary knows), closest to its romanisation first."""
-    if len(normalize(arabic)) < 4:
+    # A word that translates many headwords is ordinary vocabulary ("بشكل" in every "-ly"
+    # adverb), whatever one of them happens to sound like.
+    if len(normalize(arabic)) < 4 or len(heads) > _NAME_HEADS:
         return []
     found = [h for h in heads if sounds_like(arabic, h)]
     roman = romanize(arabic).lower()
@@ -804,6 +815,10 @@ def _name_like(tok: _Tok, words: dict[str, frozenset[str]]) -> bool:
         return False
     if tok.norm.startswith(_ARTICLE):
         return False
+    # A name spelled from another language writes its vowels as letters (كولمان, ماتلين);
+    # an Arabic word the dictionary lacks often has none beyond its first letter (تخص).
+    if not re.search("[اوي]", tok.norm[1:]):
+        return False
     forms = _bare(tok.norm)
     forms += [f[len(p) :] for f in forms for p in _PREFIX_FORMS if f.startswith(p) and len(f) > 3]
     forms += [
@@ -916,16 +931,50 @@ class Leads:
             return None
         toks = _tokens(quote)
         if kind is Asked.DATE:
-            return _date_lead(question, quote, toks) or _number_lead(
+            found = _date_leads(question, quote, toks) or _number_leads(
                 question, quote, toks, years=True
             )
-        if kind is Asked.NUMBER:
-            return _number_lead(question, quote, toks, years=False)
-        if kind is Asked.PLACE:
-            return self._place_lead(question, quote, toks) or _latin_lead(question, quote, toks)
-        return _latin_lead(question, quote, toks) or self._transliterated_lead(
-            question, quote, toks
-        )
+        elif kind is Asked.NUMBER:
+            found = _number_leads(question, quote, toks, years=False)
+        elif kind is Asked.PLACE:
+            found = self._place_leads(question, quote, toks) or _latin_leads(question, quote, toks)
+        else:
+            # "Who was the world's second largest producer?" is answered by a country too.
+            found = _latin_leads(question, quote, toks) + self._transliterated_leads(
+                question, quote, toks
+            )
+            if not found:
+                found = [
+                    c
+                    for c in self._place_leads(question, quote, toks, single=True)
+                    if c[0].text in country_names()
+                ]
+        return _nearest(found, self._anchors(question, toks))
+
+    def _anchors(self, question: str, toks: list[_Tok]) -> list[int]:
+        """The quote's words that the question also says (its words' dictionary translations,
+        its names by sound, its Latin words and numbers): the answer sits near them."""
+        stems = set()
+        if self.lexicon is not None:
+            stems = {t for w in self.lexicon.translate(question) for t in tokenize(w)}
+        skeletons = {
+            sk for w in re.findall(r"[A-Z][A-Za-z]+", question) for sk in latin_skeletons(w)
+        }
+        latin = {w.lower() for w in re.findall(r"[A-Za-z]+", question)} - _EN_FUNCTION
+        numbers = _question_numbers(question)
+        out = []
+        for i, t in enumerate(toks):
+            if t.kind == "ar":
+                hit = bool(set(tokenize(t.text)) & stems) or any(
+                    skeleton_match(a, b) for a in arabic_skeletons(t.text) for b in skeletons
+                )
+            elif t.kind == "lat":
+                hit = t.norm in latin
+            else:
+                hit = t.kind == "num" and _safe_value(t.text) in numbers
+            if hit:
+                out.append(i)
+        return out
 
     def place_at(self, toks: list[_Tok], i: int) -> tuple[int, str] | None:
         found = self._places_at(toks, i)
@@ -949,7 +998,15 @@ class Leads:
                         english
                         for english, city in names.get(k, ())
                         if not city
-                        or (_sounds_alike(k, english) and (size > 1 or self._a_name(k, english)))
+                        or (
+                            _sounds_alike(k, english)
+                            and (
+                                size > 1
+                                or (
+                                    self._a_name(k, english) and self._a_name(toks[i].norm, english)
+                                )
+                            )
+                        )
                     ]
                     if found:
                         return size, found
@@ -981,9 +1038,15 @@ class Leads:
         heads = self.words.get(arabic) or self.words.get(_bare_key(arabic))
         if not heads:
             return True
+        if len(heads) > _NAME_HEADS:
+            return False
         return english.lower() in heads or bool(_sound_alike_heads(arabic, heads))
 
-    def _place_lead(self, question: str, quote: str, toks: list[_Tok]) -> Lead | None:
+    def _place_leads(
+        self, question: str, quote: str, toks: list[_Tok], *, single: bool = False
+    ) -> list[_Candidate]:
+        """The places the quote names that the question does not: one lead naming up to three
+        of them, or (``single``) a lead for each."""
         found: list[tuple[int, int, str]] = []
         i = 0
         while i < len(toks):
@@ -995,15 +1058,21 @@ class Leads:
             if not _in_question(english, question) and english not in [f[2] for f in found]:
                 found.append((i, i + used, english))
             i += used
+        if single:
+            return [(Lead(e, "place", _span(quote, toks, a, b)), a, b) for a, b, e in found]
         if not found:
-            return None
+            return []
         names = [f[2] for f in found[:3]]
         text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        return Lead(text, "place", _span(quote, toks, found[0][0], found[len(names) - 1][1]))
+        first, last = found[0][0], found[len(names) - 1][1]
+        return [(Lead(text, "place", _span(quote, toks, first, last)), first, last)]
 
-    def _transliterated_lead(self, question: str, quote: str, toks: list[_Tok]) -> Lead | None:
+    def _transliterated_leads(
+        self, question: str, quote: str, toks: list[_Tok]
+    ) -> list[_Candidate]:
+        out: list[_Candidate] = []
         if not self.words:
-            return None
+            return out
         asked_skeletons = {
             s
             for w in re.findall(r"[A-Za-z]+", question)
@@ -1030,22 +1099,59 @@ class Leads:
             span = _span(quote, toks, first, last)
             latin = " ".join(self.spell(t.text) for t in words)
             if len(latin.replace(" ", "")) >= 3:
-                return Lead(f"{latin} (transliterated)", "transliteration", span)
+                out.append(
+                    (Lead(f"{latin} (transliterated)", "transliteration", span), first, last)
+                )
+        return out
+
+
+_Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
+_EN_FUNCTION = frozenset(
+    "a an the of in on at to for from by with and or is are was were be did do does what which "
+    "who whom whose when where how many much long".split()
+)
+
+
+def _safe_value(text: str) -> float | None:
+    try:
+        return _number_value(_digits(text))
+    except ValueError:
         return None
 
 
-def _date_lead(question: str, quote: str, toks: list[_Tok]) -> Lead | None:
+def _nearest(found: list[_Candidate], anchors: list[int]) -> Lead | None:
+    """The candidate nearest the words the quote shares with the question (the first one when
+    it shares none): a sentence with two numbers answers "how many fumbles did X force?" with
+    the one beside X."""
+    if not found:
+        return None
+    if not anchors:
+        return found[0][0]
+
+    def distance(c: _Candidate) -> int:
+        _, first, last = c
+        return min(
+            0 if first <= a < max(last, first + 1) else min(abs(a - first), abs(a - last + 1))
+            for a in anchors
+        )
+
+    return min(found, key=distance)[0]
+
+
+def _date_leads(question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
     asked_numbers = _question_numbers(question)
+    out: list[_Candidate] = []
     for d in _dates(toks):
         if d.years and all(float(y) in asked_numbers for y in d.years):
             continue  # the question's own year
-        return Lead(d.text, "date", _span(quote, toks, d.first, d.last))
-    return None
+        out.append((Lead(d.text, "date", _span(quote, toks, d.first, d.last)), d.first, d.last))
+    return out
 
 
-def _number_lead(question: str, quote: str, toks: list[_Tok], *, years: bool) -> Lead | None:
+def _number_leads(question: str, quote: str, toks: list[_Tok], *, years: bool) -> list[_Candidate]:
     asked_numbers = _question_numbers(question)
     numbers = _numbers(toks)
+    out: list[_Candidate] = []
     for k, n in enumerate(numbers):
         if n.value in asked_numbers:
             continue
@@ -1055,8 +1161,8 @@ def _number_lead(question: str, quote: str, toks: list[_Tok], *, years: bool) ->
         first, last, text = _say_number(toks, n, following)
         if years:
             text = f"In {text}"
-        return Lead(text, "number", _span(quote, toks, first, last), n.value)
-    return None
+        out.append((Lead(text, "number", _span(quote, toks, first, last), n.value), first, last))
+    return out
 
 
 def _looks_like_year(toks: list[_Tok], n: _Number) -> bool:
@@ -1065,12 +1171,13 @@ def _looks_like_year(toks: list[_Tok], n: _Number) -> bool:
     return before in _YEAR_WORDS or bool(_era(toks, n.last)[0])
 
 
-def _latin_lead(question: str, quote: str, toks: list[_Tok]) -> Lead | None:
+def _latin_leads(question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
+    out: list[_Candidate] = []
     for first, last in _latin_names(toks):
         span = _span(quote, toks, first, last)
         if len(span) > 1 and not _in_question(span, question):
-            return Lead(span, "latin", span)
-    return None
+            out.append((Lead(span, "latin", span), first, last))
+    return out
 
 
 # --- What a span says, for checking a lead against its source ------------------------------------
