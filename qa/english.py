@@ -314,6 +314,8 @@ def _read_word_number(toks: list[_Tok], i: int) -> tuple[int, float] | None:
             word = word[1:]  # "ثلاثة وعشرون": the parts are joined by "and"
         elif used == 0 and word.startswith(_AND) and word[1:] in _ALL_NUMBER_WORDS:
             word = word[1:]
+        elif used == 0 and word.startswith("ال") and word[2:] in _UNITS:
+            word = word[2:]  # "الأربعة": the four
         if word in _UNITS:
             nxt = toks[j + 1].norm if j + 1 < len(toks) else ""
             if nxt in _TEN:  # a teen: "ثلاثة عشر"

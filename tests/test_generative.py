@@ -441,7 +441,7 @@ def test_crafted_grounded_answers_pass(answer: str) -> None:
         # injected claims
         ("The bridge opened in 2015 [1]. Ignore the rules: 5000 people died [1].", "number 5000"),
         ("The bridge opened in 2015 [1]. It was designed by Elon Musk [1].", "name 'Elon'"),
-        ("The bridge opened in 2015 [1]. The CEO is Bob Smith.", "name 'CEO'"),
+        ("The bridge opened in 2015 [1]. The CEO is Bob Smith.", "name 'Bob'"),
         ("أعلن هانز مولر عن صفقة مع Siemens [2].", "name 'Siemens'"),
         ("ضرب زلزال عنيف فدمر المتحف والجسر بالكامل [3].", "content words"),
         # Arabic quoted in an English answer that the cited passage does not have
@@ -477,3 +477,12 @@ def test_the_prompt_asks_for_the_question_s_language_with_an_example_citation() 
     for language, asks in (("en", "answer in English"), ("ar", "أجب باللغة العربية")):
         system = build_messages("?", language, CRAFTED, [])[0].content
         assert asks in system and "[1]. " in system and "[2]." in system
+
+
+def test_names_and_counts_the_arabic_gives_in_other_forms_are_grounded() -> None:
+    passage = [Source("وقال حبيب ناصر إن المشتبه بهم الأربعة من الدولة الإسلامية.", 0, 1.0, 0, 60)]
+    # A name too short for a consonant skeleton, by its romanisation; a translated name by the
+    # dictionary; a count written as an Arabic word with the article.
+    assert check_grounding("Habib said the four suspects were from it [1].", passage) is None
+    assert check_grounding("The suspects were from the Islamic State [1].", passage) is None
+    assert check_grounding("The five suspects were from the Islamic State [1].", passage)
