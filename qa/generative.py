@@ -655,9 +655,10 @@ def cite_uncited(answer: str, sources: Sequence[Source]) -> str:
     out = []
     for sentence in _SENTENCE_END.split(text):
         words = _arabic_content(sentence)
-        if not words:
-            out.append(sentence)
-            continue
+        # Too few words to tell which passage holds them, or a question rather than a claim
+        # (a model that echoes the question): left uncited, so the answer fails as uncited.
+        if len(words) < _MIN_WORDS_FOR_SHARE or sentence.rstrip().endswith(("؟", "?")):
+            return answer
         numbers = _numbers(sentence.translate(_DIGITS))
 
         def share(source: Source, words: list[str] = words) -> float:

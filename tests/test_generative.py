@@ -469,6 +469,9 @@ def test_an_uncited_arabic_answer_is_cited_to_the_passage_that_holds_it() -> Non
     invented = "افتتح الجسر عام 2015. ضرب زلزال عنيف المدينة فدمر المباني."
     assert cite_uncited(invented, CRAFTED) == invented
     assert check_grounding(invented, CRAFTED) == "no citation"
+    # Nor is a question echoed back, or a sentence too short to place.
+    assert cite_uncited("من هو فريدريك شولتز؟", CRAFTED) == "من هو فريدريك شولتز؟"
+    assert cite_uncited("فريدريك شولتز.", CRAFTED) == "فريدريك شولتز."
     # English answers are not cited for the model: their words cannot be matched to Arabic.
     assert cite_uncited("The bridge opened in 2015.", CRAFTED) == "The bridge opened in 2015."
 
