@@ -435,6 +435,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?؟؛])\s+(?!\[)|\n+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 # Words an answer uses to talk about the passages rather than to state a fact.
+# Words that open English sentences before a name ("The Panthers", "In Paris").
+_OPENING_WORDS = frozenset(
+    "the a an in on at of for from by with after before during since when while according "
+    "and but so this that these those its his her their our".split()
+)
 _AFTER_CITATION = re.compile(r"(?<=\])\s*[،,;]?\s+(?=\w)")
 _ARABIC_WORD = "[\u0621-\u064a][\u0621-\u065f\u0670\u0640]*"
 _ARABIC_RUN = re.compile(rf"{_ARABIC_WORD}(?:[\s\u060c]+{_ARABIC_WORD})*")
@@ -528,6 +533,8 @@ def _opening_names(claim: str) -> list[str]:
     if not m:
         return []
     word = m.group(1)
+    if word.lower() in _OPENING_WORDS:
+        return []  # "The Panthers led…": the name after it is checked as any other
     return [word] if m.group(2) or word in _english_places() else []
 
 

@@ -397,6 +397,8 @@ CRAFTED = [
         "The director said «القرار صعب» [2].",
         "The bridge cost 300 million dollars [1], and the company will close three factories [2].",
         "Germany: the company will close 3 factories [2].",
+        "The Germany branch will close three factories [2].",
+        "In Germany the company will close three factories [2].",
         "افتتح الجسر في القاهرة عام 2015 [1].",
         "ستغلق الشركة ثلاثة مصانع في ألمانيا بحلول عام 2018 [2].",
         "يقع المتحف في باريس ويضم أكثر من 5,100 لوحة [3].",
