@@ -41,7 +41,7 @@ class Assistant:
         self.index: Index = load_index(self.settings)
         self.retrieval = Retrieval(self.index, load_lexicon(self.settings))
         self.decider = Decider(self.retrieval, self._decision_model())
-        self.extractive = ExtractiveBackend(self.index.document.text)
+        self.extractive = ExtractiveBackend(self.index.document.text, self.retrieval.lexicon)
         self._backends: dict[str, Backend] = {"extractive": self.extractive}
         self._backends_lock = threading.Lock()
 

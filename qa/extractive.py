@@ -2,32 +2,33 @@
 
 No offline model can translate or paraphrase an Arabic article reliably, so nothing here writes
 a claim of its own. The answer decision (``qa.decision``) chose the words to quote; this frames
-them in the question's language. For an English question the frame carries over only what needs
-no translation: the places, numbers and Latin-script names the quote itself contains.
+them in the question's language. An English question that asks for a number, a date, a place or a
+name gets it in English first when the quote holds one (``qa.english``), read from the quote's
+own words; otherwise the answer says plainly that the article's answer is in Arabic.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 
 from .answer import Answer, Language
 from .backends import Context
-from .names import place_names
+from .english import Leads
+from .lexicon import Lexicon
 
 _ABSTAIN_TEXT = {
     "ar": "لا يجيب المقال عن هذا السؤال: لم أجد فيه ما يدل على الجواب.",
     "en": "The article does not answer this question: nothing in it says so.",
 }
-_CARRY = re.compile(r"[A-Za-z][A-Za-z-]*(?:\s+[A-Z][A-Za-z-]*)*|\d+(?:[.,]\d+)?")
 
 
 class ExtractiveBackend:
     name = "extractive"
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lexicon: Lexicon | None = None) -> None:
         self.text = text
+        self.leads = Leads(lexicon)
 
     def standalone(
         self, question: str, history: Sequence[dict[str, str]], language: Language
@@ -49,7 +50,7 @@ class ExtractiveBackend:
         quote = self.text[ctx.quote.start : ctx.quote.end].strip()
         return Answer(
             ctx.question,
-            _frame(quote, n, ctx.language),
+            self.frame(ctx.question, quote, n, ctx.language),
             ctx.language,
             False,
             ctx.sources,
@@ -62,24 +63,13 @@ class ExtractiveBackend:
         yield from re.split(r"(?<=\s)", answer.answer)
         yield answer
 
-
-def _frame(quote: str, n: int, language: Language) -> str:
-    """Put the exact quote in a sentence of the question's language, with its citation. For an
-    English reader, the places, Latin-script names and numbers in the quote are spelled out:
-    they need a dictionary, not a translator, so nothing is said that the quote does not."""
-    if language == "ar":
-        return f"بحسب المقال: «{quote}» [{n}]"
-    carried = place_names(quote) + _latin_and_numbers(quote)
-    if carried:
-        return f"The article says [{n}]: «{quote}» (names and figures: {', '.join(carried)})"
-    return f"The article says [{n}]: «{quote}»"
-
-
-def _latin_and_numbers(quote: str) -> list[str]:
-    """Numbers and Latin-script names in the quote: they read the same in English."""
-    seen: list[str] = []
-    for m in _CARRY.finditer(unicodedata.normalize("NFKC", quote)):
-        token = m.group(0)
-        if token not in seen:
-            seen.append(token)
-    return seen
+    def frame(self, question: str, quote: str, n: int, language: Language) -> str:
+        """The exact quote in a sentence of the question's language, with its citation. For an
+        English reader, the number, date, place or name asked for comes first in English when
+        the quote says it; the quote follows as the article's words."""
+        if language == "ar":
+            return f"بحسب المقال: «{quote}» [{n}]"
+        lead = self.leads.lead(question, quote)
+        if lead is None:
+            return f"The article's answer, in Arabic [{n}]: «{quote}»"
+        return f"{lead.text} [{n}]. In the article's words: «{quote}»"

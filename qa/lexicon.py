@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from index import ConfigError, Settings
+from index import ConfigError, Settings, normalize
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ _B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64 = {c: i for i, c in enumerate(_B64_DIGITS)}
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SENSE_CUT = re.compile(r"[،,;]")
+_ARABIC_WORD = re.compile("[\u0621-\u065f\u0670\u0640]+")  # with any diacritics inside
 _MAX_SENSES = 3  # an entry's first senses; later ones are rarer and add noise
 # Words that say what kind of answer is wanted, not what it is about: their translations
 # ("what" → "أي", "get" → "أصبح") would match everywhere or mislead.
@@ -106,6 +107,17 @@ class Lexicon:
                 return found[:_MAX_SENSES]
         return []
 
+    @property
+    def headwords(self) -> dict[str, frozenset[str]]:
+        """The reverse dictionary: each Arabic word of a translation (normalised) → the English
+        headwords it translates. Its keys are ordinary Arabic vocabulary, and where an Arabic
+        word sounds like its headword ("نيوتن" for "newton"), a name's English spelling. Built
+        on first use, once per dictionary file for the process."""
+        key = (self.path, len(self._data))
+        if key not in _HEADWORDS:
+            _HEADWORDS[key] = _reverse(self)
+        return _HEADWORDS[key]
+
     def translate(self, question: str) -> list[str]:
         """Arabic words for the content words of an English question, in order."""
         out: list[str] = []
@@ -117,6 +129,22 @@ class Lexicon:
                 continue
             out.extend(self.senses(word))
         return out
+
+
+_HEADWORDS: dict[tuple[str, int], dict[str, frozenset[str]]] = {}
+
+
+def _reverse(lexicon: Lexicon) -> dict[str, frozenset[str]]:
+    raw: dict[str, set[str]] = {}
+    data = lexicon._data
+    for head, (start, length) in lexicon._offsets.items():
+        entry = data[start : start + length].decode("utf-8", "replace")
+        for word in _ARABIC_WORD.findall(entry):
+            raw.setdefault(word, set()).add(head)
+    out: dict[str, set[str]] = {}
+    for word, heads in raw.items():
+        out.setdefault(normalize(word), set()).update(heads)
+    return {word: frozenset(heads) for word, heads in out.items()}
 
 
 def _forms(word: str) -> list[str]:

@@ -22,6 +22,7 @@ from qa.generative import (
     BackendError,
     build_messages,
     check_grounding,
+    cite_uncited,
     load_chat_model,
     rewrite_followup,
     stream_answer,
@@ -363,3 +364,130 @@ def test_english_names_for_places_and_people_the_arabic_names_are_grounded() -> 
     # A place the cited passage does not name still fails.
     verdict = check_grounding("Within 48 hours Turkey raised its alert [2].", SOURCES)
     assert verdict == "name 'Turkey' is not in the cited sources"
+
+
+# --- the grounding check against crafted answers -------------------------------------------
+# Passages written for these tests (no article's words): two sentences each, so that a claim can
+# borrow a name or a number from the sentence it does not rest on.
+BRIDGE = (
+    "افتتح الجسر الجديد في القاهرة عام 2015 بتكلفة 300 مليون دولار. "
+    "وحضر الافتتاح المهندس فريدريك شولتز."
+)
+FACTORIES = (
+    "أعلنت الشركة في ألمانيا أنها ستغلق ثلاثة مصانع بحلول عام 2018. "
+    "وقال المدير التنفيذي هانز مولر إن القرار صعب."
+)
+MUSEUM = "يقع المتحف في باريس، ويضم أكثر من 5,100 لوحة."
+CRAFTED = [
+    Source(BRIDGE, 1, 0.9, 0, len(BRIDGE)),
+    Source(FACTORIES, 2, 0.8, 0, len(FACTORIES)),
+    Source(MUSEUM, 3, 0.7, 0, len(MUSEUM)),
+]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The bridge opened in Cairo in 2015 [1].",
+        "The bridge cost 300 million dollars [1].",
+        "The company will close three factories in Germany by 2018 [2].",
+        "Hans Muller said the decision was difficult [2].",
+        "Friedrich Schultz attended the opening [1].",
+        "The museum in Paris holds more than 5,100 paintings [3].",
+        "The director said «القرار صعب» [2].",
+        "The bridge cost 300 million dollars [1], and the company will close three factories [2].",
+        "Germany: the company will close 3 factories [2].",
+        "The Germany branch will close three factories [2].",
+        "In Germany the company will close three factories [2].",
+        "افتتح الجسر في القاهرة عام 2015 [1].",
+        "ستغلق الشركة ثلاثة مصانع في ألمانيا بحلول عام 2018 [2].",
+        "يقع المتحف في باريس ويضم أكثر من 5,100 لوحة [3].",
+    ],
+)
+def test_crafted_grounded_answers_pass(answer: str) -> None:
+    assert check_grounding(answer, CRAFTED) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        # wrong numbers
+        ("The bridge opened in 2016 [1].", "number 2016"),
+        ("The bridge cost 400 million dollars [1].", "number 400"),
+        ("The company will close five factories [2].", "number 5"),
+        ("The museum holds over 6,100 paintings [3].", "number 6100"),
+        ("The museum holds twenty paintings [3].", "number 20"),
+        ("Three factories will close in Germany by 2019 [2].", "number 2019"),
+        ("The museum in Paris opened in 1990 [3].", "number 1990"),
+        ("افتتح الجسر عام 2016 [1].", "number 2016"),
+        ("يضم المتحف 7000 لوحة [3].", "number 7000"),
+        # a number from another passage than the one cited
+        ("The museum holds over 5,100 paintings [1].", "number 5100"),
+        ("Factories will close by 2015 [2].", "number 2015"),
+        (
+            "The company will close three factories [2], and the bridge cost 300 million [2].",
+            "number 300",
+        ),
+        # names and places from elsewhere: another passage, or another sentence of the same one
+        ("Hans Muller opened the bridge [1].", "name 'Hans'"),
+        ("Hans Muller announced that three factories in Germany will close [2].", "apart"),
+        ("Friedrich Schultz opened the bridge in Cairo in 2015 [1].", "apart"),
+        ("The museum in Cairo holds 5,100 paintings [3].", "name 'Cairo'"),
+        ("Hans Muller runs the museum in Paris [3].", "name 'Hans'"),
+        # invented places
+        ("The bridge opened in Alexandria in 2015 [1].", "name 'Alexandria'"),
+        ("The company will close three factories in France [2].", "name 'France'"),
+        ("Turkey opened the bridge in 2015 [1].", "name 'Turkey'"),
+        ("ستغلق الشركة ثلاثة مصانع في فرنسا [2].", "place 'France'"),
+        ("افتتح الجسر في الإسكندرية عام 2015 [1].", "place 'Alexandria'"),
+        # injected claims
+        ("The bridge opened in 2015 [1]. Ignore the rules: 5000 people died [1].", "number 5000"),
+        ("The bridge opened in 2015 [1]. It was designed by Elon Musk [1].", "name 'Elon'"),
+        ("The bridge opened in 2015 [1]. The CEO is Bob Smith.", "name 'Bob'"),
+        ("أعلن هانز مولر عن صفقة مع Siemens [2].", "name 'Siemens'"),
+        ("ضرب زلزال عنيف فدمر المتحف والجسر بالكامل [3].", "content words"),
+        # Arabic quoted in an English answer that the cited passage does not have
+        ("The article calls it «أطول جسر في العالم» [1].", "Arabic"),
+        ("Officials said «القرار سهل» [2].", "Arabic"),
+        ("The director said «إن القرار صعب» [1].", "Arabic"),
+        ("The museum is described as «المتحف الوطني» [3].", "Arabic"),
+        # citations
+        ("The bridge opened in 2015 [5].", r"citation \[5\]"),
+        ("The bridge opened in 2015.", "no citation"),
+    ],
+)
+def test_crafted_ungrounded_answers_fail_with_a_reason(answer: str, reason: str) -> None:
+    verdict = check_grounding(answer, CRAFTED)
+    assert verdict is not None, answer
+    assert re.search(reason, verdict), verdict
+
+
+def test_an_uncited_arabic_answer_is_cited_to_the_passage_that_holds_it() -> None:
+    answer = "افتتح الجسر الجديد في القاهرة عام 2015. ويقع المتحف في باريس."
+    cited = cite_uncited(answer, CRAFTED)
+    assert cited == "افتتح الجسر الجديد في القاهرة عام 2015 [1]. ويقع المتحف في باريس [3]."
+    assert check_grounding(cited, CRAFTED) is None
+    # A sentence no single passage holds stays uncited, and the answer fails as before.
+    invented = "افتتح الجسر عام 2015. ضرب زلزال عنيف المدينة فدمر المباني."
+    assert cite_uncited(invented, CRAFTED) == invented
+    assert check_grounding(invented, CRAFTED) == "no citation"
+    # Nor is a question echoed back, or a sentence too short to place.
+    assert cite_uncited("من هو فريدريك شولتز؟", CRAFTED) == "من هو فريدريك شولتز؟"
+    assert cite_uncited("فريدريك شولتز.", CRAFTED) == "فريدريك شولتز."
+    # English answers are not cited for the model: their words cannot be matched to Arabic.
+    assert cite_uncited("The bridge opened in 2015.", CRAFTED) == "The bridge opened in 2015."
+
+
+def test_the_prompt_asks_for_the_question_s_language_with_an_example_citation() -> None:
+    for language, asks in (("en", "answer in English"), ("ar", "أجب باللغة العربية")):
+        system = build_messages("?", language, CRAFTED, [])[0].content
+        assert asks in system and "[1]. " in system and "[2]." in system
+
+
+def test_names_and_counts_the_arabic_gives_in_other_forms_are_grounded() -> None:
+    passage = [Source("وقال حبيب ناصر إن المشتبه بهم الأربعة من الدولة الإسلامية.", 0, 1.0, 0, 60)]
+    # A name too short for a consonant skeleton, by its romanisation; a translated name by the
+    # dictionary; a count written as an Arabic word with the article.
+    assert check_grounding("Habib said the four suspects were from it [1].", passage) is None
+    assert check_grounding("The suspects were from the Islamic State [1].", passage) is None
+    assert check_grounding("The five suspects were from the Islamic State [1].", passage)

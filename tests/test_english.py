@@ -1,0 +1,194 @@
+"""The English lead of an answer: numbers, dates, places and names read from Arabic text.
+
+The Arabic strings here are written for these tests (generic sentences, no article's words):
+digits of both sets, number words, both sets of month names, era markers, CLDR and GeoNames
+places, and names the dictionary does not know.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.english import Asked, Leads, asked, romanize, sounds_like, transliterate
+from qa.lexicon import DEBIAN_LEXICON, read_dictd
+
+
+@pytest.fixture(scope="module")
+def leads() -> Leads:
+    return Leads(read_dictd(DEBIAN_LEXICON))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many people live there?", Asked.NUMBER),
+        ("How long did the war last?", Asked.NUMBER),
+        ("What percentage of voters agreed?", Asked.NUMBER),
+        ("When did the bridge open?", Asked.DATE),
+        ("In what year was the school founded?", Asked.DATE),
+        ("Where was the treaty signed?", Asked.PLACE),
+        ("Which country hosted the games?", Asked.PLACE),
+        ("Who wrote the report?", Asked.NAME),
+        ("Which company built the dam?", Asked.NAME),
+        ("Why did the talks fail?", None),
+        ("What did the minister say?", None),
+    ],
+)
+def test_what_an_english_question_asks_for(question: str, kind: Asked | None) -> None:
+    assert asked(question) is kind
+
+
+def _lead(leads: Leads, question: str, quote: str) -> tuple[str, str] | None:
+    found = leads.lead(question, quote)
+    if found is None:
+        return None
+    assert found.source in quote  # the span it was read from is the quote's own text
+    return found.text, found.source
+
+
+@pytest.mark.parametrize(
+    ("quote", "english"),
+    [
+        ("وسجل الفريق 308 نقاط في الموسم.", "308 points"),
+        ("وسجل الفريق ٣٠٨ نقاط في الموسم.", "308 points"),  # Arabic-Indic digits
+        ("وبلغ عدد السكان ٢٥٠٠٠ نسمة.", "25,000"),
+        ("وقتل 1.5 مليون شخص.", "1.5 million people"),
+        ("استمرت الحرب ثلاث سنوات.", "three years"),
+        ("وصل ثلاثة آلاف زائر.", "3,000"),
+        ("وفاز الفريق مرتين.", "twice"),
+        ("بقي في المدينة سنتين.", "two years"),
+        ("شارك فيه خمسة وعشرون لاعبا.", "25"),
+        ("بيعت حوالي مائتين نسخة.", "about 200"),
+        ("وقع أكثر من 5,100 شخص على العريضة.", "more than 5,100 people"),
+        ("يستغرق الأمر من خمس إلى عشر سنوات.", "five to ten years"),
+        ("وارتفعت الأسعار بنسبة 12%.", "12%"),
+        ("وارتفعت الأسعار 7 بالمائة.", "7%"),
+    ],
+)
+def test_numbers_are_read_from_digits_and_words(leads: Leads, quote: str, english: str) -> None:
+    assert _lead(leads, "How many were there?", quote)[0] == english
+
+
+def test_the_number_the_question_already_says_is_not_the_answer(leads: Leads) -> None:
+    quote = "من بين 40 مرشحا فاز 12 مرشحا."
+    assert _lead(leads, "How many of the 40 candidates won?", quote)[0] == "12"
+
+
+def test_a_year_is_not_a_count(leads: Leads) -> None:
+    assert _lead(leads, "How many died?", "في عام 1990 مات 300 شخص.")[0] == "300 people"
+
+
+@pytest.mark.parametrize(
+    ("quote", "english"),
+    [
+        ("افتتح الجسر عام 2015.", "In 2015"),
+        ("افتتح الجسر في ٧ فبراير ٢٠١٦.", "On 7 February 2016"),
+        ("افتتح الجسر في 7 شباط 2016.", "On 7 February 2016"),
+        ("وقعت المعاهدة في كانون الثاني 1950.", "In January 1950"),
+        ("وقعت المعاهدة في تشرين الأول 1973.", "In October 1973"),
+        ("تأسست اللجنة في تموز/يوليو 1961.", "In July 1961"),
+        ("أعلن عن ذلك في ماي 2013.", "In May 2013"),
+        ("بني المسجد سنة 1435 هـ.", "In 1435 AH"),
+        ("ازدادت الهجمات بين سنتي 2005 و2010.", "Between 2005 and 2010"),
+        ("انتشر المرض منذ 1348.", "Since 1348"),
+        ("ازدهرت المدينة في القرن التاسع عشر.", "In the nineteenth century"),
+        ("ستطلق الخدمة في شهر مارس.", "In March"),
+    ],
+)
+def test_dates_are_read_with_both_sets_of_month_names(
+    leads: Leads, quote: str, english: str
+) -> None:
+    assert _lead(leads, "When did it happen?", quote)[0] == english
+
+
+def test_a_month_name_that_is_also_a_verb_is_not_a_date(leads: Leads) -> None:
+    # مارس is March and also "practised": without a day, a year or "month", it is the verb.
+    assert _lead(leads, "When did it happen?", "مارس الطب طويلا.") is None
+
+
+def test_the_question_s_own_year_is_not_the_answer(leads: Leads) -> None:
+    quote = "بعد هزيمة 2000 فاز الفريق عام 2004."
+    assert _lead(leads, "When did they win after 2000?", quote)[0] == "In 2004"
+
+
+@pytest.mark.parametrize(
+    ("question", "quote", "english"),
+    [
+        ("Where were they from?", "كانوا من طاجيكستان.", "Tajikistan"),
+        ("Where did it spread?", "انتشر في الصين واليابان والهند.", "China, Japan and India"),
+        ("What continent is it near?", "تقع قبالة سواحل إفريقيا.", "Africa"),
+        ("Where was he born?", "ولد في مدينة ميلانو الإيطالية.", "Milan"),
+        ("Where did he teach?", "درّس في جامعة باريس.", "Paris"),
+    ],
+)
+def test_places_come_from_cldr_and_geonames(
+    leads: Leads, question: str, quote: str, english: str
+) -> None:
+    assert _lead(leads, question, quote)[0] == english
+
+
+def test_a_place_the_question_names_is_not_the_answer(leads: Leads) -> None:
+    quote = "غادر فرنسا إلى بلجيكا."
+    assert _lead(leads, "Where did he go from France?", quote)[0] == "Belgium"
+
+
+def test_names_in_latin_script_are_given_as_written(leads: Leads) -> None:
+    quote = "وقال محرر مجلة Long War Journal إن الخطر كبير."
+    assert _lead(leads, "Who said the danger was great?", quote)[0] == "Long War Journal"
+
+
+@pytest.mark.parametrize(
+    ("arabic", "latin"),
+    [
+        ("حبيب", "Habib"),
+        ("يوسف", "Yusf"),  # short vowels are not guessed beyond the first
+        ("كورت", "Kurt"),
+        ("مارلي", "Marli"),
+        ("شريف", "Sharif"),
+        ("وليد", "Walid"),
+    ],
+)
+def test_romanisation_of_arabic_letters(arabic: str, latin: str) -> None:
+    assert romanize(arabic) == latin
+
+
+def test_a_name_the_dictionary_does_not_know_is_transliterated_and_says_so(
+    leads: Leads,
+) -> None:
+    text, source = _lead(leads, "Who leads the group?", "ويقود الجماعة مارلي ماتلين منذ سنوات.")
+    assert text == "Marli Matlin (transliterated)" and source == "مارلي ماتلين"
+    assert transliterate("البيروني") == "al-Biruni"
+
+
+def test_the_question_s_own_name_is_not_the_answer(leads: Leads) -> None:
+    quote = "وقال كاليب فايس إن مارلي ماتلين حضرت."
+    text, _ = _lead(leads, "Who did Caleb Weiss say attended?", quote)
+    assert text == "Marli Matlin (transliterated)"
+
+
+def test_transliterations_map_back_to_the_quote_s_words(leads: Leads) -> None:
+    # Letter by letter, and the dictionary's spellings of names ("نيوتن": Newton) alike.
+    for arabic in ("حبيب يوسف", "مارلي ماتلين", "كاليب فايس", "جون إلواي", "نيوتن", "إديسون"):
+        for latin in (transliterate(arabic), " ".join(leads.spell(w) for w in arabic.split())):
+            for ar, la in zip(arabic.split(), latin.split(), strict=True):
+                assert sounds_like(ar, la), (ar, la)
+    assert leads.spell("نيوتن") == "Newton" and leads.spell("إديسون") == "Edison"
+
+
+def test_without_a_dictionary_no_name_is_guessed() -> None:
+    assert Leads(None).lead("Who leads the group?", "ويقود الجماعة حبيب يوسف منذ سنوات.") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "quote"),
+    [
+        ("Why did the talks fail?", "فشلت المحادثات بسبب الخلاف على الحدود."),
+        ("How many died?", "مات كثيرون في الحرب."),
+        ("When did it happen?", "حدث ذلك بعد الحرب."),
+        ("Where did they go?", "ذهبوا إلى مكان بعيد."),
+    ],
+)
+def test_nothing_is_said_that_the_quote_does_not_hold(
+    leads: Leads, question: str, quote: str
+) -> None:
+    assert leads.lead(question, quote) is None
