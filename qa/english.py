@@ -4,10 +4,11 @@ No offline model translates Arabic prose, but some answers need no translation: 
 date is parsed, a place is looked up in a gazetteer, a name is spelled in Latin letters. When an
 English question asks for one of these and the quoted sentence holds one that the question does
 not already say, the answer can start with it in English ("308 points", "In 2015", "Tajikistan",
-"Habib Yusuf (transliterated)"). Every English word of a lead comes from the quote's own words
+"ISWAP"). Every English word of a lead comes from the quote's own words
 (``Lead.source`` is the span it was read from, exactly as the quote writes it): numbers and dates
 are parsed from its digits and number words, places from CLDR and GeoNames' Arabic names, names
-from its Latin script or a letter-by-letter romanisation. These are rules of Arabic and English,
+from its Latin script (romanisation serves only to tell whether an Arabic word sounds like an
+English name). These are rules of Arabic and English,
 not of one article.
 """
 
@@ -39,8 +40,8 @@ class Asked(Enum):
 class Lead:
     """An English phrase and the words of the quote it was read from."""
 
-    text: str  # e.g. "308 points", "In 2015", "Tajikistan", "Habib Yusuf (transliterated)"
-    kind: str  # "number", "date", "place", "latin" or "transliteration"
+    text: str  # e.g. "308 points", "In 2015", "Tajikistan", "ISWAP"
+    kind: str  # "number", "date", "place" or "latin"
     source: str  # the quote's words it comes from, exactly as the quote has them
     value: float | None = None  # the number a "number" lead says, for checking
 
@@ -772,67 +773,6 @@ def _bare_key(key: str) -> str:
     return key[2:] if key.startswith("ال") and len(key) > 4 else key
 
 
-# Arabic words that are never a name: function words and the titles around names.
-_NOT_NAMES = {
-    normalize(w)
-    for w in (
-        "في من على إلى الى عن أن إن لا ما هو هي هم كان كانت التي الذي الذين هذا هذه ذلك تلك مع "
-        "بين عند كل قد لم لن ثم أو بل حيث كما منذ وقد وفي وهو وكان قبل بعد أي حتى عبر ضد دون "
-        "غير لدى لها له وقال قال وقالت قالت أيضا كذلك سيما بن ابن بنت السيد السيدة"
-    ).split()
-}
-
-
-# Inflections that make an ordinary word look unknown to a dictionary of base forms.
-_PREFIX_FORMS = ("ي", "ت", "ن", "ا", "س")
-_SUFFIX_FORMS = (
-    "ت",
-    "ه",
-    "ي",
-    "ا",
-    "و",
-    "وا",
-    "ون",
-    "ين",
-    "ان",
-    "ات",
-    "ها",
-    "هم",
-    "هن",
-    "نا",
-    "يه",
-    "يا",
-    "يه",
-)
-
-
-_ARTICLE = ("ال", "وال", "بال", "فال", "كال", "لل")
-
-
-def _name_like(tok: _Tok, words: dict[str, frozenset[str]]) -> bool:
-    """Whether an Arabic word may be part of a name: not one of the dictionary's words in any
-    light inflection, and without the article (a word with "ال" is a common noun or an
-    adjective far more often than a name)."""
-    if tok.kind != "ar" or len(tok.norm) < 3 or tok.norm in _NOT_NAMES:
-        return False
-    if tok.norm.startswith(_ARTICLE):
-        return False
-    # A name spelled from another language writes its vowels as letters (كولمان, ماتلين);
-    # an Arabic word the dictionary lacks often has none beyond its first letter (تخص).
-    if not re.search("[اوي]", tok.norm[1:]):
-        return False
-    forms = _bare(tok.norm)
-    forms += [f[len(p) :] for f in forms for p in _PREFIX_FORMS if f.startswith(p) and len(f) > 3]
-    forms += [
-        f[: -len(x)] for f in forms for x in _SUFFIX_FORMS if f.endswith(x) and len(f) - len(x) >= 3
-    ]
-    forms += [f[:-1] + "ه" for f in forms if f.endswith("ت")]  # ة written ت before a suffix
-    if any(f in _ALL_NUMBER_WORDS for f in forms):
-        return False
-    known = [f for f in forms if f in words]
-    return not known or bool(_sound_alike_heads(known[0], words[known[0]]))
-
-
 def _latin_names(toks: list[_Tok]) -> list[tuple[int, int]]:
     """Runs of Latin-script words ("Long War Journal", "ISWAP")."""
     runs: list[tuple[int, int]] = []
@@ -841,22 +781,6 @@ def _latin_names(toks: list[_Tok]) -> list[tuple[int, int]]:
         if toks[i].kind == "lat":
             j = i + 1
             while j < len(toks) and toks[j].kind == "lat":
-                j += 1
-            runs.append((i, j))
-            i = j
-        else:
-            i += 1
-    return runs
-
-
-def _arabic_names(toks: list[_Tok], words: dict[str, frozenset[str]]) -> list[tuple[int, int]]:
-    """Runs of up to four Arabic words that the dictionary does not know: names."""
-    runs: list[tuple[int, int]] = []
-    i = 0
-    while i < len(toks):
-        if _name_like(toks[i], words):
-            j = i + 1
-            while j < len(toks) and j - i < 4 and _name_like(toks[j], words):
                 j += 1
             runs.append((i, j))
             i = j
@@ -876,15 +800,6 @@ def _strip_clitic(word: str) -> tuple[str, str]:
     if bare.startswith("لل") and len(bare) >= 5:
         return "", bare[1:]
     return "", bare
-
-
-def transliterate(words: str) -> str:
-    """The romanisation of an Arabic name of one or more words."""
-    out = []
-    for word in words.split():
-        prefix, name = _strip_clitic(word)
-        out.append(prefix + romanize(name))
-    return " ".join(out)
 
 
 # --- Choosing the span ---------------------------------------------------------------------------
@@ -915,7 +830,7 @@ def _span(text: str, toks: list[_Tok], first: int, last: int) -> str:
 
 class Leads:
     """Finds the English lead of an answer; ``lexicon`` (the English-Arabic dictionary) tells
-    names from ordinary words, and without it no name is transliterated."""
+    names from ordinary words (a place is taken only where its Arabic word is a name)."""
 
     def __init__(self, lexicon: Lexicon | None = None) -> None:
         self.lexicon = lexicon
@@ -942,14 +857,15 @@ class Leads:
             found = self._place_leads(question, quote, toks) or _latin_leads(question, quote, toks)
         else:
             # "Who was the world's second largest producer?" is answered by a country too.
-            found = _latin_leads(question, quote, toks) + self._transliterated_leads(
-                question, quote, toks
-            )
+            # Only names the quote writes in Latin letters: a romanised Arabic name led 58
+            # answers on xquad-dev's English questions and held the gold in 2 (most named the
+            # wrong person, and "Lidi Ghagha" is no help to a reader of "Lady Gaga").
+            found = _latin_leads(question, quote, toks)
             if not found:
                 found = [
                     c
                     for c in self._place_leads(question, quote, toks, single=True)
-                    if c[0].text in country_names()
+                    if c[0].text in _countries()
                 ]
         return _nearest(found, self._anchors(question, toks))
 
@@ -1014,16 +930,6 @@ class Leads:
                         return size, found
         return None
 
-    def spell(self, word: str) -> str:
-        """A name's Latin spelling: the dictionary's, where it gives a headword that sounds like
-        the name ("نيوتن": Newton), else the romanisation of its letters."""
-        prefix, name = _strip_clitic(word)
-        for form in (normalize(name), normalize(word)):
-            heads = _sound_alike_heads(name, self.words.get(form, frozenset()))
-            if heads:
-                return prefix + heads[0].capitalize()
-        return prefix + romanize(name)
-
     def places(self, arabic: str, *, every: bool = False) -> list[str]:
         """The English names of every place an Arabic text names, in order (with ``every``,
         each place's other English names too: Türkiye and Turkey)."""
@@ -1068,44 +974,6 @@ class Leads:
         text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         first, last = found[0][0], found[len(names) - 1][1]
         return [(Lead(text, "place", _span(quote, toks, first, last)), first, last)]
-
-    def _transliterated_leads(
-        self, question: str, quote: str, toks: list[_Tok]
-    ) -> list[_Candidate]:
-        out: list[_Candidate] = []
-        if not self.words:
-            return out
-        asked_skeletons = {
-            s
-            for w in re.findall(r"[A-Za-z]+", question)
-            if w[:1].isupper()
-            for s in latin_skeletons(w)
-        }
-        for first, last in _arabic_names(toks, self.words):
-            words = toks[first:last]
-            if any(
-                skeleton_match(a, q)
-                for t in words
-                for a in arabic_skeletons(t.text)
-                for q in asked_skeletons
-            ):
-                continue  # the question's own subject
-            # One unknown word alone is as likely an inflection the dictionary lacks as a name;
-            # it is taken only when the dictionary spells it as a name.
-            if len(words) == 1 and not any(
-                _sound_alike_heads(f, self.words[f])
-                for f in _bare(words[0].norm)
-                if f in self.words
-            ):
-                continue
-            span = _span(quote, toks, first, last)
-            latin = " ".join(self.spell(t.text) for t in words)
-            if len(latin.replace(" ", "")) >= 3:
-                out.append(
-                    (Lead(f"{latin} (transliterated)", "transliteration", span), first, last)
-                )
-        return out
-
 
 _Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
 _EN_FUNCTION = frozenset(
@@ -1195,6 +1063,14 @@ def months_in(arabic: str) -> list[int]:
     """The months (1-12) an Arabic text names, in any of the sets of month names."""
     toks = _tokens(arabic)
     return [m[1] for i in range(len(toks)) if toks[i].kind == "ar" and (m := _month_at(toks, i))]
+
+
+@cache
+def _countries() -> frozenset[str]:
+    """The English names of countries (CLDR's two-letter codes): "who" may be answered by a
+    country, never by a region such as Europe, which the quote names as where, not who."""
+    english = Locale("en").territories
+    return frozenset(english[c] for c in english if c.isalpha())
 
 
 def country_names() -> list[str]:

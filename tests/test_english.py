@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.english import Asked, Leads, asked, romanize, sounds_like, transliterate
+from qa.english import Asked, Leads, asked, romanize, sounds_like
 from qa.lexicon import DEBIAN_LEXICON, read_dictd
 
 
@@ -152,29 +152,28 @@ def test_romanisation_of_arabic_letters(arabic: str, latin: str) -> None:
     assert romanize(arabic) == latin
 
 
-def test_a_name_the_dictionary_does_not_know_is_transliterated_and_says_so(
-    leads: Leads,
-) -> None:
-    text, source = _lead(leads, "Who leads the group?", "ويقود الجماعة مارلي ماتلين منذ سنوات.")
-    assert text == "Marli Matlin (transliterated)" and source == "مارلي ماتلين"
-    assert transliterate("البيروني") == "al-Biruni"
+def test_an_arabic_script_name_is_not_romanised_into_a_lead(leads: Leads) -> None:
+    # A romanised name ("Lidi Ghagha") is no answer an English reader can use, and on
+    # xquad-dev most named the wrong person: the quote alone, said to be in Arabic.
+    assert leads.lead("Who leads the group?", "ويقود الجماعة مارلي ماتلين منذ سنوات.") is None
 
 
-def test_the_question_s_own_name_is_not_the_answer(leads: Leads) -> None:
-    quote = "وقال كاليب فايس إن مارلي ماتلين حضرت."
-    text, _ = _lead(leads, "Who did Caleb Weiss say attended?", quote)
-    assert text == "Marli Matlin (transliterated)"
+def test_a_latin_script_name_in_the_quote_leads(leads: Leads) -> None:
+    text, source = _lead(leads, "Who published the report?", "ونشرت مجلة Long War Journal التقرير.")
+    assert text == source == "Long War Journal"
 
 
-def test_transliterations_map_back_to_the_quote_s_words(leads: Leads) -> None:
-    # Letter by letter, and the dictionary's spellings of names ("نيوتن": Newton) alike.
-    for arabic in ("حبيب يوسف", "مارلي ماتلين", "كاليب فايس", "جون إلواي", "نيوتن", "إديسون"):
-        for latin in (transliterate(arabic), " ".join(leads.spell(w) for w in arabic.split())):
-            for ar, la in zip(arabic.split(), latin.split(), strict=True):
-                assert sounds_like(ar, la), (ar, la)
-    assert leads.spell("نيوتن") == "Newton" and leads.spell("إديسون") == "Edison"
+def test_who_is_answered_by_a_country_never_by_a_region(leads: Leads) -> None:
+    assert leads.lead("Who claimed the attack?", "وقع الهجوم في أوروبا.") is None
+    text, _ = _lead(leads, "Who was the largest producer?", "وكانت الصين أكبر منتج.")
+    assert text == "China"
 
 
+def test_arabic_names_sound_like_their_english_spellings() -> None:
+    # The grounding check matches an LLM's Latin spelling of a name against the passage.
+    pairs = (("حبيب", "Habib"), ("ماتلين", "Matlin"), ("نيوتن", "Newton"), ("إديسون", "Edison"))
+    for arabic, latin in pairs:
+        assert sounds_like(arabic, latin), (arabic, latin)
 def test_without_a_dictionary_no_name_is_guessed() -> None:
     assert Leads(None).lead("Who leads the group?", "ويقود الجماعة حبيب يوسف منذ سنوات.") is None
 
