@@ -1,5 +1,7 @@
-"""Adding an article in the chat, in Debian's Chromium: upload a file, see the header switch to
-its title and size, ask it a question and get the answer from it; then switch back."""
+"""Adding an article in the chat, in Debian's Chromium at desktop and phone width: upload a
+file, see the header switch to its title and size, ask it questions in Arabic and English and get
+the answers from it, find the conversation (and its article) again after a reload; then switch
+back."""
 
 from __future__ import annotations
 
@@ -20,14 +22,18 @@ pytestmark = pytest.mark.browser
 __all__ = ["browser"]  # the fixture, shared with test_ui_browser
 
 
-@pytest.fixture
-def page(browser: Browser, assistant: Assistant, tmp_path: Path) -> Iterator[Page]:
+@pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def page(
+    request: pytest.FixtureRequest, browser: Browser, assistant: Assistant, tmp_path: Path
+) -> Iterator[Page]:
     settings = assistant.settings.replace(documents_dir=tmp_path / "documents")
-    with running(create_app(assistant, settings)) as url, chat_page(browser, url, 1280, 900) as p:
+    app = create_app(assistant, settings)
+    with running(app) as url, chat_page(browser, url, *request.param) as p:
         yield p
 
 
 def test_upload_switch_and_ask(page: Page, assistant: Assistant, tmp_path: Path) -> None:
+    shot = "desktop" if (page.viewport_size or {}).get("width", 0) > 600 else "phone"
     header = page.locator(".sanad-header")
     packaged = assistant.document.text.splitlines()[0].strip()
     expect(header).to_contain_text(packaged)
@@ -55,7 +61,18 @@ def test_upload_switch_and_ask(page: Page, assistant: Assistant, tmp_path: Path)
     expect(marks.first).to_be_visible()
     evidence = " ".join(marks.all_inner_texts())
     assert evidence.strip() and " ".join(evidence.split()) in " ".join(LIBRARY.split())
-    page.screenshot(path=str(ARTIFACTS / "ui-desktop-uploaded.png"))
+    page.screenshot(path=str(ARTIFACTS / f"ui-{shot}-uploaded.png"))
+
+    english = send(page, "How much did the library cost?")
+    expect(english).to_have_class(re.compile(r"\bsanad-answer\b"))
+    assert "3 million [1]" in english.inner_text() and "ثلاثة ملايين دينار" in english.inner_text()
+
+    # The conversation is kept in the browser with its article: after a reload both are back.
+    page.reload()
+    expect(header).to_contain_text(title, timeout=30_000)
+    expect(page.locator(".sanad-msg.sanad-answer")).to_have_count(2)
+    expect(page.locator("#sanad-chat")).to_contain_text("3 million")
+    page.screenshot(path=str(ARTIFACTS / f"ui-{shot}-uploaded-reloaded.png"))
 
     # Back to the packaged article: its header, its examples, a new conversation.
     page.locator("#sanad-document input").click()
