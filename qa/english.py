@@ -942,10 +942,13 @@ class Leads:
 
     def _a_name(self, arabic: str, english: str) -> bool:
         """Whether a one-word city name is that city's rather than an everyday word: a word the
-        dictionary does not know, or one it gives as the English name's own translation."""
+        dictionary does not know, or one it gives as the English name's own translation. An
+        unknown word with the article is not taken: it is far more often an inflected noun or
+        adjective (المنشأة, "established", is also GeoNames' Al Minshāh) than a city, and the
+        cities whose names carry it are known to the dictionary (القاهرة, الرياض)."""
         heads = self.words.get(arabic) or self.words.get(_bare_key(arabic))
         if not heads:
-            return True
+            return not arabic.startswith("ال")
         if len(heads) > _NAME_HEADS:
             return False
         return english.lower() in heads or bool(_sound_alike_heads(arabic, heads))

@@ -191,3 +191,9 @@ def test_nothing_is_said_that_the_quote_does_not_hold(
     leads: Leads, question: str, quote: str
 ) -> None:
     assert leads.lead(question, quote) is None
+
+
+def test_an_unknown_word_with_the_article_is_not_taken_for_a_city(leads: Leads) -> None:
+    # المنشأة ("established") is also GeoNames' Arabic name of Al Minshāh.
+    assert leads.places("لم تكن بحاجة إلى الفروع المنشأة حديثًا") == []
+    assert leads.places("وصل الوفد إلى القاهرة") == ["Cairo"]
