@@ -283,6 +283,10 @@ def _load(source: _Source, settings: Settings) -> HuggingFaceEmbeddings:
         reason = " ".join(str(e).split())  # transformers' messages span several lines
         raise EmbeddingModelError(f"cannot load embedding model {path!r}: {reason}") from e
     doc, query = _prompt_kwargs(source.name, dict(embeddings._client.prompts))
-    embeddings.encode_kwargs = {"normalize_embeddings": True, **doc}
+    # sentence-transformers sorts texts by length but pads each batch to its longest text, and
+    # on a CPU the padded attention is most of the cost: an article's passages and sentences
+    # (20-200 tokens) in batches of 4 instead of the default 32 embed a 3.6k-character article
+    # in 1.8 s instead of 4.2 s, with the same vectors (cosine 0.9999998).
+    embeddings.encode_kwargs = {"normalize_embeddings": True, "batch_size": 4, **doc}
     embeddings.query_encode_kwargs = {"normalize_embeddings": True, **query}
     return embeddings

@@ -192,8 +192,13 @@ class Documents:
 
     def prepare(self) -> None:
         """Load the passage encoder now, which indexing needs and answering from a cached index
-        does not: the first article added then waits only for its own embeddings."""
-        self.default.embeddings.embed_documents(["passage"])
+        does not: the first article added then waits only for its own embeddings. Meant for a
+        background thread, so a failure is logged in one line; adding an article then
+        raises it to whoever adds one."""
+        try:
+            self.default.embeddings.embed_documents(["passage"])
+        except Exception as e:
+            log.warning("the passage encoder did not load: %s", (str(e).splitlines() or [e])[0])
 
     # -- answering ---------------------------------------------------------------------------
 

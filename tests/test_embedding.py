@@ -269,7 +269,8 @@ def test_local_folder_is_loaded_as_is_with_its_prompts(model_dir: Path, tmp_path
     settings = Settings.from_env(env={}, embedding_model=str(model_dir), cache_dir=tmp_path)
     assert model_id(settings) == str(model_dir.resolve())
     emb = get_embeddings(settings)
-    assert emb.encode_kwargs == {"normalize_embeddings": True, "prompt_name": "passage"}
+    passage = {"normalize_embeddings": True, "batch_size": 4, "prompt_name": "passage"}
+    assert emb.encode_kwargs == passage
     assert emb.query_encode_kwargs == {"normalize_embeddings": True, "prompt_name": "query"}
     assert not (tmp_path / "models").exists()  # nothing provisioned for a folder
 

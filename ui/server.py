@@ -90,6 +90,7 @@ def create_app(bot: Assistant, settings: Settings | None = None) -> FastAPI:
         # Outside the policy, so that its rate limit counts the client the proxy names.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _sweep_while_serving(app, blocks)
+    app.state.documents = documents
     return app
 
 
@@ -212,6 +213,10 @@ def serve(settings: Settings) -> None:
         )
     print("sanad: loading the article and the model…", file=sys.stderr, flush=True)
     app = create_app(Assistant(settings))
+    if settings.max_documents > 0:
+        # Adding an article needs the passage encoder, which answering from a cached index
+        # does not; loaded on the first upload it would make that one wait 10-16 s, not ~1 s.
+        threading.Thread(target=app.state.documents.prepare, daemon=True).start()
     url = _url(settings.host, settings.port)
     print(f"sanad: chat at {url}  API docs at {url}docs", flush=True)
     uvicorn.Server(uvicorn_config(app, settings)).run()
