@@ -853,45 +853,59 @@ class Leads:
             )
         elif kind is Asked.NUMBER:
             found = _number_leads(question, quote, toks, years=False)
+            # "How many households have children?" is answered by a count and "what
+            # percentage of them?" by the share beside it ("68511 (43.8%)").
+            share = bool(_SHARE_ASKED.search(question))
+            found = [c for c in found if _is_share(c[0]) == share] or found
         elif kind is Asked.PLACE:
             found = self._place_leads(question, quote, toks) or _latin_leads(question, quote, toks)
         else:
-            # "Who was the world's second largest producer?" is answered by a country too.
             # Only names the quote writes in Latin letters: a romanised Arabic name led 58
             # answers on xquad-dev's English questions and held the gold in 2 (most named the
-            # wrong person, and "Lidi Ghagha" is no help to a reader of "Lady Gaga").
-            found = _latin_leads(question, quote, toks)
-            if not found:
-                found = [
-                    c
-                    for c in self._place_leads(question, quote, toks, single=True)
-                    if c[0].text in _countries()
-                ]
+            # wrong person, and "Lidi Ghagha" is no help to a reader of "Lady Gaga"). Nor a
+            # country the quote names: it led 9 answers to "who" and "which company" questions
+            # there and was the answer to 1.
+            found = [c for c in _latin_leads(question, quote, toks) if _names(c[0].text, question)]
         return _nearest(found, self._anchors(question, toks))
 
-    def _anchors(self, question: str, toks: list[_Tok]) -> list[int]:
+    def _anchors(self, question: str, toks: list[_Tok]) -> list[tuple[int, str]]:
         """The quote's words that the question also says (its words' dictionary translations,
-        its names by sound, its Latin words and numbers): the answer sits near them."""
-        stems = set()
+        its names by sound, its Latin words and numbers), each with the question word it
+        stands for: the answer sits near them."""
+        senses: dict[str, str] = {}  # an Arabic stem -> the English word it translates
         if self.lexicon is not None:
-            stems = {t for w in self.lexicon.translate(question) for t in tokenize(w)}
+            for word in re.findall(r"[A-Za-z]+", question):
+                for arabic in self.lexicon.translate(word):
+                    for t in tokenize(arabic):
+                        senses.setdefault(t, word.lower())
         skeletons = {
-            sk for w in re.findall(r"[A-Z][A-Za-z]+", question) for sk in latin_skeletons(w)
+            sk: w.lower()
+            for w in re.findall(r"[A-Z][A-Za-z]+", question)
+            for sk in latin_skeletons(w)
         }
         latin = {w.lower() for w in re.findall(r"[A-Za-z]+", question)} - _EN_FUNCTION
         numbers = _question_numbers(question)
         out = []
         for i, t in enumerate(toks):
+            key = None
             if t.kind == "ar":
-                hit = bool(set(tokenize(t.text)) & stems) or any(
-                    skeleton_match(a, b) for a in arabic_skeletons(t.text) for b in skeletons
-                )
+                key = next((senses[s] for s in tokenize(t.text) if s in senses), None)
+                if key is None:
+                    key = next(
+                        (
+                            w
+                            for a in arabic_skeletons(t.text)
+                            for b, w in skeletons.items()
+                            if skeleton_match(a, b)
+                        ),
+                        None,
+                    )
             elif t.kind == "lat":
-                hit = t.norm in latin
-            else:
-                hit = t.kind == "num" and _safe_value(t.text) in numbers
-            if hit:
-                out.append(i)
+                key = t.norm if t.norm in latin else None
+            elif t.kind == "num" and _safe_value(t.text) in numbers:
+                key = t.text
+            if key is not None:
+                out.append((i, key))
         return out
 
     def place_at(self, toks: list[_Tok], i: int) -> tuple[int, str] | None:
@@ -953,11 +967,9 @@ class Leads:
             return False
         return english.lower() in heads or bool(_sound_alike_heads(arabic, heads))
 
-    def _place_leads(
-        self, question: str, quote: str, toks: list[_Tok], *, single: bool = False
-    ) -> list[_Candidate]:
+    def _place_leads(self, question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
         """The places the quote names that the question does not: one lead naming up to three
-        of them, or (``single``) a lead for each."""
+        of them."""
         found: list[tuple[int, int, str]] = []
         i = 0
         while i < len(toks):
@@ -969,8 +981,6 @@ class Leads:
             if not _in_question(english, question) and english not in [f[2] for f in found]:
                 found.append((i, i + used, english))
             i += used
-        if single:
-            return [(Lead(e, "place", _span(quote, toks, a, b)), a, b) for a, b, e in found]
         if not found:
             return []
         names = [f[2] for f in found[:3]]
@@ -978,7 +988,35 @@ class Leads:
         first, last = found[0][0], found[len(names) - 1][1]
         return [(Lead(text, "place", _span(quote, toks, first, last)), first, last)]
 
+
 _Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
+_SHARE_ASKED = re.compile(r"\b(percent\w*|proportion|share|fraction)\b", re.I)
+
+
+_PERSON_ASKED = re.compile(
+    r"\b(what|which) (\w+ )?(person|man|woman|actor|actress|singer|artist|author|writer|poet|"
+    r"scientist|leader|king|queen|president|minister|emperor|inventor|architect|engineer|player|"
+    r"coach|painter|composer|director)\b|^\s*who (sang|wrote|painted|composed|invented|designed|"
+    r"directed|performed)\b",
+    re.I,
+)
+
+
+def _names(span: str, question: str) -> bool:
+    """Whether Latin words of the quote can be the name asked for: a name is a few words (a
+    longer Latin run is a title or a phrase), and a person is not an acronym (an acronym in an
+    Arabic text glosses the words before it: "لغة الإشارة الأمريكية (ASL)")."""
+    words = span.split()
+    if len(words) > 4:
+        return False
+    acronym = len(words) == 1 and span.isupper()
+    return not (acronym and _PERSON_ASKED.search(question))
+
+
+def _is_share(lead: Lead) -> bool:
+    return lead.text.endswith(("%", "percent"))
+
+
 _EN_FUNCTION = frozenset(
     "a an the of in on at to for from by with and or is are was were be did do does what which "
     "who whom whose when where how many much long".split()
@@ -992,23 +1030,29 @@ def _safe_value(text: str) -> float | None:
         return None
 
 
-def _nearest(found: list[_Candidate], anchors: list[int]) -> Lead | None:
-    """The candidate nearest the words the quote shares with the question (the first one when
-    it shares none): a sentence with two numbers answers "how many fumbles did X force?" with
-    the one beside X."""
+#: Tokens either side of a candidate within which the question's words count as its context.
+_CONTEXT = 4
+
+
+def _nearest(found: list[_Candidate], anchors: list[tuple[int, str]]) -> Lead | None:
+    """The candidate with the most of the question's words close around it, then the nearest
+    to one (the first when the quote shares none): "how many tons of carbon does it absorb in a
+    typical year?" is answered by the number between "absorbs", "year" and "carbon", not by
+    the one beside a second "year" alone."""
     if not found:
         return None
     if not anchors:
         return found[0][0]
 
-    def distance(c: _Candidate) -> int:
-        _, first, last = c
-        return min(
-            0 if first <= a < max(last, first + 1) else min(abs(a - first), abs(a - last + 1))
-            for a in anchors
-        )
+    def gap(first: int, last: int, a: int) -> int:
+        return 0 if first <= a < max(last, first + 1) else min(abs(a - first), abs(a - last + 1))
 
-    return min(found, key=distance)[0]
+    def rank(c: _Candidate) -> tuple[int, int]:
+        _, first, last = c
+        near = {key for a, key in anchors if gap(first, last, a) <= _CONTEXT}
+        return -len(near), min(gap(first, last, a) for a, _ in anchors)
+
+    return min(found, key=rank)[0]
 
 
 def _date_leads(question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
@@ -1066,14 +1110,6 @@ def months_in(arabic: str) -> list[int]:
     """The months (1-12) an Arabic text names, in any of the sets of month names."""
     toks = _tokens(arabic)
     return [m[1] for i in range(len(toks)) if toks[i].kind == "ar" and (m := _month_at(toks, i))]
-
-
-@cache
-def _countries() -> frozenset[str]:
-    """The English names of countries (CLDR's two-letter codes): "who" may be answered by a
-    country, never by a region such as Europe, which the quote names as where, not who."""
-    english = Locale("en").territories
-    return frozenset(english[c] for c in english if c.isalpha())
 
 
 def country_names() -> list[str]:
