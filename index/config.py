@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import numbers
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -68,6 +69,9 @@ class Settings:
     rate_limit_per_minute: int = 120  # per client, on every request that sends data; 0: off
     # Comma-separated proxy addresses or networks whose X-Forwarded-For names the client.
     trusted_proxies: str | None = None
+    # Comma-separated origins (https://host[:port]) besides the server's own that a browser may
+    # send data from: the public origin of a reverse proxy that does not pass the Host header on.
+    trusted_origins: str | None = None
     max_concurrency: int = 2  # answers computed at once; more wait in a queue
     max_queue: int = 64  # requests answering or waiting, per front door; beyond it, 503
     max_connections: int = 1000  # open connections; beyond it the longest-idle one is closed
@@ -133,6 +137,11 @@ class Settings:
                 raise ConfigError(
                     f"trusted_proxies: {proxy!r} is not an IP address or network"
                 ) from None
+        for origin in _items(self.trusted_origins):
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ConfigError(
+                    f"trusted_origins: {origin!r} is not an origin such as https://example.org"
+                )
 
     @property
     def llm_options(self) -> tuple[str, ...]:
@@ -143,6 +152,10 @@ class Settings:
     @property
     def trusted_proxy_list(self) -> list[str]:
         return _items(self.trusted_proxies)
+
+    @property
+    def trusted_origin_list(self) -> list[str]:
+        return [o.lower() for o in _items(self.trusted_origins)]
 
 
 def _items(value: str | None) -> list[str]:

@@ -88,3 +88,13 @@ def test_assistant_takes_its_index_dir_as_a_string(assistant: Assistant, index_d
     assert bot.index.path.parent == index_dir
     answer = bot.ask("Who is Caleb Weiss?")
     assert not answer.abstained and len(answer.sources) >= 1
+
+
+def test_trusted_origins_must_be_origins() -> None:
+    settings = Settings.from_env(
+        env={"SANAD_TRUSTED_ORIGINS": "https://Chat.example.org, http://a:8"}
+    )
+    assert settings.trusted_origin_list == ["https://chat.example.org", "http://a:8"]
+    for wrong in ("chat.example.org", "https://chat.example.org/path", "ftp://x"):
+        with pytest.raises(ConfigError, match="trusted_origins"):
+            Settings.from_env(env={}, trusted_origins=wrong)

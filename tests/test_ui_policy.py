@@ -572,6 +572,35 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(assistant: Assistan
         assert asks(url) == [200] * 4  # four clients behind the proxy, a bucket each
 
 
+def test_browsers_send_data_only_from_the_server_s_own_pages(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    # A page on another site can make a visitor's browser POST to a server on their loopback,
+    # or to one they are logged in to: forms and "simple" requests need no CORS permission.
+    settings = assistant.settings.replace(
+        documents_dir=tmp_path / "documents", trusted_origins="https://chat.example.org"
+    )
+    article = {"text": "مقال قصير عن مدينة بعيدة.\nتأسست المدينة عام 1850.", "name": "x"}
+    with running(create_app(assistant, settings)) as url:
+        for origin in ("https://evil.example", "null", url.replace("127.0.0.1", "localhost")):
+            foreign = {"Origin": origin}
+            r = ask(url, headers=foreign)
+            assert r.status_code == 403 and "another site" in r.json()["error"]
+            r = requests.post(f"{url}/api/documents", json=article, headers=foreign, timeout=30)
+            assert r.status_code == 403
+            assert submit(url, respond_data(), headers=foreign).status_code == 403
+        assert not (tmp_path / "documents").exists()  # nothing stored
+        # The server's own pages, a named proxy's origin and clients that send no Origin.
+        for headers in ({"Origin": url}, {"Origin": "https://chat.example.org"}, {}):
+            assert ask(url, headers=headers).status_code == 200
+        assert requests.get(f"{url}/api/health", headers={"Origin": "https://evil.example"}).ok
+    with running(create_app(assistant, settings.replace(ui_auth="ana:kalima"))) as url:
+        login = {"username": "ana", "password": "kalima"}
+        r = requests.post(f"{url}/login", data=login, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403  # nor can another site log a visitor in as someone else
+        assert requests.post(f"{url}/login", data=login, headers={"Origin": url}).ok
+
+
 def test_health_probes_are_not_rate_limited(assistant: Assistant) -> None:
     settings = assistant.settings.replace(rate_limit_per_minute=2)
     with running(create_app(assistant, settings)) as url:

@@ -9,6 +9,12 @@ Gradio chat (its pages, its API, its queue) pass through the same checks:
   itself needs (the page, its scripts and fonts, ``POST /login``), the API docs and
   ``/api/health`` stay open; Gradio routes the chat does not use (uploads, file and proxy
   access, run history, streamed media) are refused outright;
+* **from where**: a browser sends data (any method but GET, HEAD and OPTIONS) only from the
+  server's own pages: a request whose ``Origin`` is another site's (or ``null``) is refused,
+  so a page elsewhere cannot use a visitor's login cookie, or reach a server on their
+  loopback, to ask questions or add articles. Clients that are not browsers send no
+  ``Origin`` and are not affected; ``SANAD_TRUSTED_ORIGINS`` names a reverse proxy's public
+  origin when it rewrites the ``Host`` header;
 * **how often**: every request that sends data (any method but GET, HEAD and OPTIONS) takes a
   token from its client's bucket (``SANAD_RATE_LIMIT_PER_MINUTE``); ``POST /login`` and wrong
   bearer tokens share their own, much smaller bucket, so that neither passwords nor the token can
@@ -35,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from starlette.requests import cookie_parser
@@ -171,6 +178,7 @@ class AccessPolicy:
         per_minute = settings.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute) if per_minute > 0 else None
         self.logins = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
+        self.origins = frozenset(settings.trusted_origin_list)
         if settings.api_token and settings.ui_auth:
             self.unauthorised = "a valid bearer token or a chat login is required"
         elif settings.api_token:
@@ -202,6 +210,8 @@ class AccessPolicy:
         client = scope["client"][0] if scope.get("client") else "?"
         if path.endswith("/") and path != "/":
             path = path.rstrip("/")
+        if method not in _SAFE_METHODS:
+            self._check_origin(scope)
         if path == "/login" and method == "POST":
             self._take(self.logins, client, "too many login attempts; wait a minute")
             return scope
@@ -214,6 +224,21 @@ class AccessPolicy:
         if method not in _SAFE_METHODS and self.limiter is not None:
             self._take(self.limiter, client, "too many requests; slow down")
         return scope
+
+    def _check_origin(self, scope: Scope) -> None:
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin")
+        if origin is None:
+            return  # not a browser's cross-site request: browsers name the origin of those
+        given = origin.decode("latin-1").strip().lower()
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        own = urlsplit(given).netloc == host if given != "null" else False
+        if not (own and host) and given not in self.origins:
+            raise _refuse(
+                403,
+                f"refused: sent from another site ({given[:100]}); a reverse proxy's public "
+                "origin goes in SANAD_TRUSTED_ORIGINS",
+            )
 
     def _authorise(self, scope: Scope, client: str) -> Scope:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
