@@ -234,7 +234,10 @@ def big_bodies(url: str, seconds: float, limit: int, addresses: int) -> dict[str
     port = int(url.rsplit(":", 1)[1])
     history = json.dumps([{"role": "user", "content": "x" * 1000}] * 18_000)
     body = json.dumps({"data": ["x", history]}).encode()[:BIG_BODY]
-    head = b"POST /gradio_api/call/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    head = (
+        b"POST /gradio_api/call/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\n"
+    )
     codes: Counter[str] = Counter()
     most_sent = 0
     deadline = time.monotonic() + seconds

@@ -338,7 +338,10 @@ def server(assistant: Assistant) -> Iterator[str]:
 def test_gradio_routes_cap_the_body_like_the_api(server: str) -> None:
     history = json.dumps([{"role": "user", "content": "x" * 1000}] * 18_000)  # 18 MB
     body = json.dumps({"data": [ARABIC, history]}).encode()
-    head = "POST /gradio_api/call/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    head = (
+        "POST /gradio_api/call/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n"
+    )
     # Declared: refused before a byte of it is read.
     reply = _raw(server, head + f"Content-Length: {len(body)}\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 413") and b'"error"' in reply
@@ -414,7 +417,7 @@ def test_idle_connections_are_bounded_and_new_clients_answered(assistant: Assist
     header_seconds = 10.0
     with running(create_app(assistant, settings), settings, header_seconds=header_seconds) as url:
         port = int(url.rsplit(":", 1)[1])
-        health = b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
+        health = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         client = socket.create_connection(("127.0.0.1", port), timeout=10)  # keep-alive
         client.sendall(health)
         assert _response(client).startswith(b"HTTP/1.1 200")
@@ -460,7 +463,7 @@ def test_a_connection_is_not_closed_before_its_request_could_arrive(
             # A connection made after them all is answered: the server has accepted them, and
             # has been over the limit, with ``late`` the longest idle, for a turn of its loop.
             assert requests.get(f"{url}/api/health", timeout=10).status_code == 200
-            late.sendall(b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n")
+            late.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert _response(late).startswith(b"HTTP/1.1 200")
         finally:
             late.close()
@@ -481,7 +484,7 @@ def test_a_client_that_never_reads_its_answer_is_dropped(
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", port))
-        s.sendall(f"GET /assets/{big.name} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        s.sendall(f"GET /assets/{big.name} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         time.sleep(4 * connections.STALL_SECONDS)  # reading nothing
         s.settimeout(10)
         received = 0
@@ -500,11 +503,11 @@ def test_half_sent_requests_are_dropped(
     with running(create_app(assistant), header_seconds=1.0) as url:
         # Headers that never end: the connection is closed without an answer.
         started = time.monotonic()
-        assert _raw(url, "GET /api/health HTTP/1.1\r\nHost: t\r\n") == b""
+        assert _raw(url, "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n") == b""
         assert time.monotonic() - started < 9  # well before _raw's own 10 s
         # A body that never comes: 408.
         head = (
-            "POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            "POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             'Content-Length: 100\r\n\r\n{"question": '
         )
         reply = _raw(url, head)
@@ -599,6 +602,29 @@ def test_browsers_send_data_only_from_the_server_s_own_pages(
         r = requests.post(f"{url}/login", data=login, headers={"Origin": "https://evil.example"})
         assert r.status_code == 403  # nor can another site log a visitor in as someone else
         assert requests.post(f"{url}/login", data=login, headers={"Origin": url}).ok
+
+
+def test_a_loopback_server_answers_only_to_its_own_names(assistant: Assistant) -> None:
+    # DNS rebinding: a site points its own name at 127.0.0.1, and its page, now "same-origin",
+    # reads what a visitor's loopback server answers. The Host header still names that site.
+    settings = assistant.settings.replace(trusted_origins="https://chat.example.org")
+    rebound = {"Host": "rebound.example"}
+    with running(create_app(assistant, settings)) as url:
+        port = url.rsplit(":", 1)[1]
+        for r in (
+            ask(url, headers=rebound),
+            requests.get(f"{url}/api/documents", headers=rebound, timeout=10),
+            requests.get(f"{url}/", headers=rebound, timeout=10),
+            requests.get(f"{url}/api/ask", headers={"Host": f"rebound.example:{port}"}),
+        ):
+            assert r.status_code == 403 and "loopback" in r.json()["error"]
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"app.localhost:{port}"):
+            assert ask(url, headers={"Host": host}).status_code == 200
+        assert ask(url, headers={"Host": "chat.example.org"}).status_code == 200  # the proxy's
+    # Listening elsewhere, the token guards it and any name may reach it.
+    public = settings.replace(host="0.0.0.0", api_token=TOKEN)
+    with running(create_app(assistant, public)) as url:
+        assert ask(url, headers={**rebound, **BEARER}).status_code == 200
 
 
 def test_health_probes_are_not_rate_limited(assistant: Assistant) -> None:

@@ -9,6 +9,10 @@ Gradio chat (its pages, its API, its queue) pass through the same checks:
   itself needs (the page, its scripts and fonts, ``POST /login``), the API docs and
   ``/api/health`` stay open; Gradio routes the chat does not use (uploads, file and proxy
   access, run history, streamed media) are refused outright;
+* **to whom**: a server listening on loopback answers only requests that name a loopback host
+  (``localhost``, ``127.0.0.1``, ``::1``) or a ``SANAD_TRUSTED_ORIGINS`` host in ``Host``: a
+  site that rebinds its own name to 127.0.0.1 (DNS rebinding) would otherwise read answers and
+  add articles from a visitor's browser as if it were the server's own page;
 * **from where**: a browser sends data (any method but GET, HEAD and OPTIONS) only from the
   server's own pages: a request whose ``Origin`` is another site's (or ``null``) is refused,
   so a page elsewhere cannot use a visitor's login cookie, or reach a server on their
@@ -33,6 +37,7 @@ that is not valid JSON, as the API's own validation errors are.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -179,6 +184,13 @@ class AccessPolicy:
         self.limiter = RateLimiter(per_minute) if per_minute > 0 else None
         self.logins = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
         self.origins = frozenset(settings.trusted_origin_list)
+        # Only a server on loopback can be reached through a rebound name without credentials;
+        # elsewhere the token or login guards it (serve refuses to listen open without one).
+        self.hosts = (
+            frozenset(urlsplit(o).hostname or "" for o in self.origins)
+            if is_loopback(settings.host)
+            else None
+        )
         if settings.api_token and settings.ui_auth:
             self.unauthorised = "a valid bearer token or a chat login is required"
         elif settings.api_token:
@@ -210,6 +222,8 @@ class AccessPolicy:
         client = scope["client"][0] if scope.get("client") else "?"
         if path.endswith("/") and path != "/":
             path = path.rstrip("/")
+        if self.hosts is not None:
+            self._check_host(scope)
         if method not in _SAFE_METHODS:
             self._check_origin(scope)
         if path == "/login" and method == "POST":
@@ -224,6 +238,19 @@ class AccessPolicy:
         if method not in _SAFE_METHODS and self.limiter is not None:
             self._take(self.limiter, client, "too many requests; slow down")
         return scope
+
+    def _check_host(self, scope: Scope) -> None:
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+        except ValueError:  # a malformed port or bracket
+            name = ""
+        if not (is_loopback(name) or name.endswith(".localhost") or name in self.hosts):
+            raise _refuse(
+                403,
+                f"refused: this server answers to its loopback address, not {host[:100]!r}; "
+                "a reverse proxy's public origin goes in SANAD_TRUSTED_ORIGINS",
+            )
 
     def _check_origin(self, scope: Scope) -> None:
         headers = dict(scope["headers"])
@@ -315,6 +342,16 @@ class AccessPolicy:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return replay
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _too_large(limit: int) -> RequestRefused:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import secrets
 import sys
 import threading
@@ -25,7 +24,7 @@ from .api import create_router
 from .app import CSS, FONT_STACK, build_app
 from .connections import HEADER_SECONDS, bounded_protocol, connection_limit, summarise_logs
 from .fonts import create_font_router
-from .policy import AccessPolicy, GradioSessions
+from .policy import AccessPolicy, GradioSessions, is_loopback
 
 if TYPE_CHECKING:
     from qa import Assistant, Settings
@@ -178,15 +177,6 @@ def uvicorn_config(
     return config
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _url(host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "localhost"
@@ -199,7 +189,7 @@ def serve(settings: Settings) -> None:
     """Load the assistant and serve it until interrupted."""
     from qa import Assistant
 
-    if not _is_loopback(settings.host) and not (settings.api_token or settings.ui_auth):
+    if not is_loopback(settings.host) and not (settings.api_token or settings.ui_auth):
         if not settings.insecure_public:
             raise ConfigError(
                 f"refusing to listen on {settings.host} with neither SANAD_API_TOKEN nor "
