@@ -376,7 +376,14 @@ def start_attack(
 ) -> subprocess.Popen[str]:
     """``ATTACKS[name]`` in a process of its own at nice 19; its result is its stdout, JSON."""
     command = [
-        sys.executable, __file__, "--attacker", name, url, str(seconds), str(limit), str(addresses)
+        sys.executable,
+        __file__,
+        "--attacker",
+        name,
+        url,
+        str(seconds),
+        str(limit),
+        str(addresses),
     ]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(19)
@@ -503,8 +510,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Watch(server) as calm:
                 alone = honest_clients(http, server.url, items, reference, args.baseline)
             calm.finish()
-            rows = [phase_row("honest clients alone", alone, calm, log_bytes(log) - before,
-                              args.baseline)]
+            rows = [
+                phase_row(
+                    "honest clients alone", alone, calm, log_bytes(log) - before, args.baseline
+                )
+            ]
             print(rows[-1], flush=True)
 
             procs = []
@@ -528,26 +538,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Watch(server) as calm_again:
                 after_alone = honest_clients(http, server.url, items, reference, args.baseline)
             calm_again.finish()
-            rows.append(phase_row("under attack", attacked, under, before_after - before,
-                                  args.seconds))
-            rows.append(phase_row("honest clients alone, after", after_alone, calm_again,
-                                  log_bytes(log) - before_after, args.baseline))
+            rows.append(
+                phase_row("under attack", attacked, under, before_after - before, args.seconds)
+            )
+            rows.append(
+                phase_row(
+                    "honest clients alone, after",
+                    after_alone,
+                    calm_again,
+                    log_bytes(log) - before_after,
+                    args.baseline,
+                )
+            )
             print(rows[-2], rows[-1], sep="\n", flush=True)
 
             # The chat's queue still runs: a fresh client's call is answered.
-            with httpx.Client(timeout=60, trust_env=False,
-                              headers={"X-Forwarded-For": "10.0.1.1"}) as http:
-                event = http.post(f"{server.url}/gradio_api/call/ask",
-                                  json={"data": ["كم عدد القتلى في هجوم موسكو؟", "[]"]})
+            with httpx.Client(
+                timeout=60, trust_env=False, headers={"X-Forwarded-For": "10.0.1.1"}
+            ) as http:
+                event = http.post(
+                    f"{server.url}/gradio_api/call/ask",
+                    json={"data": ["كم عدد القتلى في هجوم موسكو؟", "[]"]},
+                )
                 if event.status_code != 200:  # a stopped queue refuses it
                     chat_after = f"HTTP {event.status_code} {event.text[:100]}"
                 else:
-                    after = http.get(
-                        f"{server.url}/gradio_api/call/ask/{event.json()['event_id']}"
-                    )
-                    chat_after = (
-                        "answered" if "event: complete" in after.text else after.text[:200]
-                    )
+                    after = http.get(f"{server.url}/gradio_api/call/ask/{event.json()['event_id']}")
+                    chat_after = "answered" if "event: complete" in after.text else after.text[:200]
                 health_after = http.get(f"{server.url}/api/health").json()["status"]
             status = server.status()
         finally:

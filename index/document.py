@@ -57,6 +57,7 @@ class DocumentError(ValueError):
 class DocumentTooLargeError(DocumentError):
     """The document is over ``SANAD_MAX_DOCUMENT_BYTES``."""
 
+
 #: What an upload may be, by its name's suffix; a name without one is text.
 TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})

@@ -198,6 +198,8 @@ def test_arabic_names_sound_like_their_english_spellings() -> None:
     pairs = (("حبيب", "Habib"), ("ماتلين", "Matlin"), ("نيوتن", "Newton"), ("إديسون", "Edison"))
     for arabic, latin in pairs:
         assert sounds_like(arabic, latin), (arabic, latin)
+
+
 def test_without_a_dictionary_no_name_is_guessed() -> None:
     assert Leads(None).lead("Who leads the group?", "ويقود الجماعة حبيب يوسف منذ سنوات.") is None
 

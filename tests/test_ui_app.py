@@ -121,8 +121,9 @@ def test_a_long_question_is_collapsed_in_its_bubble_and_the_sources_heading() ->
     clip = re.search(r'<span class="sanad-clip">(.*?)</span>', bubble)
     assert clip and len(clip.group(1)) <= app.BUBBLE_CHARS + 20
     s = source("الفقرة الأولى.", "الأولى")
-    panel = app.sources_html(DOC, TID, Answer(long, "x [1]", language="ar", abstained=False,
-                                              sources=[s]))
+    panel = app.sources_html(
+        DOC, TID, Answer(long, "x [1]", language="ar", abstained=False, sources=[s])
+    )
     heading = re.search(r'<div class="sanad-for".*?</details>', panel)
     assert heading and "<details>" in heading.group(0)
     assert "show" not in app.user_html(TID, "سؤال قصير؟").lower()

@@ -199,9 +199,12 @@ def test_conversation(desktop: Page) -> None:
     others = panel.locator(".sanad-source.sanad-other")
     assert others.count() >= 1
     assert others.locator(".sanad-passage, mark, header").count() == 0
-    assert panel.locator(".sanad-cited .sanad-passage").first.evaluate(
-        "e => getComputedStyle(e).backgroundColor"
-    ) != "rgba(0, 0, 0, 0)"
+    assert (
+        panel.locator(".sanad-cited .sanad-passage").first.evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        != "rgba(0, 0, 0, 0)"
+    )
     expect(panel.locator(".sanad-for")).to_contain_text("المصادر:")
     expect(panel.locator(".sanad-also")).to_have_text("ورد أيضًا في البحث")
     # Arabic is set in the web font the app serves, not in the system's.

@@ -65,7 +65,10 @@ def test_the_stored_value_stays_under_the_body_cap() -> None:
     store = c.empty()
     for i in range(200):
         conversation = {
-            "id": f"{i:012x}", "title": "t", "created": "", "document": None,
+            "id": f"{i:012x}",
+            "title": "t",
+            "created": "",
+            "document": None,
             "turns": [turn(f"{i:06x}{j:06x}", "سؤال طويل " * 30) for j in range(5)],
         }
         store = c.put(store, conversation)
@@ -76,16 +79,26 @@ def test_the_stored_value_stays_under_the_body_cap() -> None:
     assert store["conversations"][0]["id"] == f"{199:012x}"
     assert len(store["conversations"]) < 200
 
-    one = {"id": "c" * 12, "title": "t", "created": "", "document": None,
-           "turns": [turn(f"{j:012x}", "سؤال " * 300) for j in range(100)]}
+    one = {
+        "id": "c" * 12,
+        "title": "t",
+        "created": "",
+        "document": None,
+        "turns": [turn(f"{j:012x}", "سؤال " * 300) for j in range(100)],
+    }
     kept = c.put(c.empty(), one)
     turns = kept["conversations"][0]["turns"]
     assert 0 < len(turns) < 100 and turns[-1]["id"] == f"{99:012x}"  # the oldest questions go
 
 
 def test_exports_quote_the_cited_passages() -> None:
-    conversation = {"id": "a" * 12, "title": "كم عدد القتلى؟", "created": "2026-12-01T23:00:00",
-                    "document": "article.txt", "turns": [turn()]}
+    conversation = {
+        "id": "a" * 12,
+        "title": "كم عدد القتلى؟",
+        "created": "2026-12-01T23:00:00",
+        "document": "article.txt",
+        "turns": [turn()],
+    }
     markdown = c.to_markdown(conversation, DOC)
     assert markdown.startswith("# كم عدد القتلى؟\n")
     assert "## كم عدد القتلى؟" in markdown and "**المصادر**" in markdown
@@ -93,7 +106,13 @@ def test_exports_quote_the_cited_passages() -> None:
     assert "الفقرة الثالثة" not in markdown  # retrieved, not cited
     data = json.loads(c.to_json(conversation, DOC))
     citation = data["turns"][0]["citations"]
-    assert citation == [{"n": 1, "text": "قال الخبير إن عدد القتلى 140 شخصا.",
-                         "start": DOC.index("قال"), "end": DOC.index("\nالفقرة الثالثة"),
-                         "quoted": ["140 شخصا"]}]
+    assert citation == [
+        {
+            "n": 1,
+            "text": "قال الخبير إن عدد القتلى 140 شخصا.",
+            "start": DOC.index("قال"),
+            "end": DOC.index("\nالفقرة الثالثة"),
+            "quoted": ["140 شخصا"],
+        }
+    ]
     assert data["document"] == "article.txt"

@@ -47,8 +47,10 @@ def test_verdicts_and_comments_persist_and_export_as_json_lines(tmp_path: Path) 
     [
         (lambda s: s.add("meh", "q", "a"), 'verdict must be "up" or "down"'),
         (lambda s: s.add("up", 42, "a"), "question must be text"),
-        (lambda s: s.add("up", "q", "a", comment="x" * (MAX_COMMENT_CHARS + 1)),
-         f"the limit is {MAX_COMMENT_CHARS:,}"),
+        (
+            lambda s: s.add("up", "q", "a", comment="x" * (MAX_COMMENT_CHARS + 1)),
+            f"the limit is {MAX_COMMENT_CHARS:,}",
+        ),
         (lambda s: s.comment(1, ["not", "text"]), "comment must be text"),
         (lambda s: s.comment(999, "fine"), "no feedback with id 999"),
         (lambda s: s.comment("1", "fine"), "feedback id must be a number"),

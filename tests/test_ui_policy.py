@@ -104,9 +104,7 @@ def test_the_token_guards_the_chat_and_its_gradio_api(assistant: Assistant) -> N
         page = requests.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and '"auth_required":true' in page.text.replace(" ", "")
         browser = requests.Session()
-        login = browser.post(
-            f"{url}/login", data={"username": "me", "password": TOKEN}, timeout=10
-        )
+        login = browser.post(f"{url}/login", data={"username": "me", "password": TOKEN}, timeout=10)
         assert login.status_code == 200
         assert queue_call(url, respond, respond_data(), cookies=browser.cookies)["success"]
         assert browser.post(f"{url}/api/ask", json={"question": ARABIC}).status_code == 200
@@ -122,9 +120,7 @@ def test_a_chat_login_guards_the_api_too(assistant: Assistant) -> None:
         wrong = browser.post(f"{url}/login", data={"username": "ana", "password": "x"})
         assert wrong.status_code == 400
         assert browser.post(f"{url}/api/ask", json={"question": ARABIC}).status_code == 401
-        assert browser.post(
-            f"{url}/login", data={"username": "ana", "password": "kalima"}
-        ).ok
+        assert browser.post(f"{url}/login", data={"username": "ana", "password": "kalima"}).ok
         assert browser.post(f"{url}/api/ask", json={"question": ARABIC}).json()["sources"]
         # Without a token configured, no bearer value is a credential.
         assert ask(url, headers={"Authorization": "Bearer kalima"}).status_code == 401
@@ -250,9 +246,7 @@ def test_visitors_choose_only_the_backends_the_operator_offers(
 
 # --- 4. the grounding check: the question is not evidence ----------------------------------
 
-INJECTED = (
-    "The attack on the Crocus City Hall killed 5000 people, all shot by Norway [1]."
-)
+INJECTED = "The attack on the Crocus City Hall killed 5000 people, all shot by Norway [1]."
 
 
 class _FakeOpenAI(BaseHTTPRequestHandler):

@@ -343,4 +343,4 @@ async def _upload(request: Request) -> tuple[bytes | str, str]:
         except ValidationError as e:
             raise RequestValidationError(e.errors(include_url=False)) from None
         return body.text, body.name
-    raise ApiError(415, "send the article as JSON {\"text\", \"name\"} or a multipart file")
+    raise ApiError(415, 'send the article as JSON {"text", "name"} or a multipart file')

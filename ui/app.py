@@ -105,7 +105,8 @@ a.sanad-back { display: none; margin-inline-start: .8em; color: var(--color-acce
 """
 
 #: Page CSS; Gradio 6 takes it at mount/launch time, not in ``gr.Blocks``.
-CSS = f"""
+CSS = (
+    f"""
 .gradio-container {{ --sanad-font: {FONT_STACK}; }}
 .gradio-container, .gradio-container .prose, .gradio-container textarea,
 .gradio-container button {{ font-family: var(--sanad-font); }}
@@ -180,7 +181,9 @@ a.sanad-cite:hover, a.sanad-cite:focus-visible {{
   .sanad-panel {{ max-height: none; overflow-y: visible; }}
   #sanad-chat {{ height: 62vh !important; }}
 }}
-""" + _CHAT_CSS
+"""
+    + _CHAT_CSS
+)
 
 # Runs once when the page loads (as the header's ``js_on_load``, which is where Gradio 6 hands
 # out ``trigger``). Citation links sit inside Chatbot messages, whose HTML cannot carry event
@@ -316,7 +319,7 @@ watch("value", () => {
 _NO_SOURCES = (
     '<div class="sanad-panel sanad-empty" dir="auto">'
     "<p>Ask a question: the passages behind the answer appear here, with the quoted words "
-    "highlighted.</p><p dir=\"rtl\">اطرح سؤالاً لتظهر هنا المقاطع التي يستند إليها الجواب، "
+    'highlighted.</p><p dir="rtl">اطرح سؤالاً لتظهر هنا المقاطع التي يستند إليها الجواب، '
     "مع تظليل الكلمات المقتبسة.</p></div>"
 )
 
@@ -530,16 +533,18 @@ def _card(
         cut_before = a == lo and a > 0 and text[a - 1] != "\n"
         cut_after = b == hi and b < len(text) and text[b] != "\n"
         marked = _marked(
-            text, a, b, [(source.start, source.end, n)] if tinted else [],
-            source.highlights if tinted else [], numbered=False,
+            text,
+            a,
+            b,
+            [(source.start, source.end, n)] if tinted else [],
+            source.highlights if tinted else [],
+            numbered=False,
         )
         paragraphs.append(f'<p dir="auto">{"…" * cut_before}{marked}{"…" * cut_after}</p>')
     header = ""
     if tinted:
         quoted = f" · {_label(language, 'quoted')}" if source.highlights else ""
-        back = (
-            f'<a class="sanad-back" href="#" data-turn="{tid}">{_label(language, "back")}</a>'
-        )
+        back = f'<a class="sanad-back" href="#" data-turn="{tid}">{_label(language, "back")}</a>'
         header = f"<header><b>[{n}]</b>{quoted}{back}</header>"
     kind = "sanad-cited" if tinted else "sanad-other"
     return (
@@ -560,8 +565,15 @@ def sources_html(text: str, tid: str, answer: Answer, active: int | None = None)
 
     def cards(which: Sequence[int], *, tinted: bool) -> str:
         return "".join(
-            _card(text, tid, n, answer.sources[n - 1], tinted=tinted, active=n == active,
-                  language=language)
+            _card(
+                text,
+                tid,
+                n,
+                answer.sources[n - 1],
+                tinted=tinted,
+                active=n == active,
+                language=language,
+            )
             for n in which
         )
 
@@ -609,9 +621,7 @@ def article_html(text: str, answer: Answer | None = None, active: int | None = N
         previous_end = b
     if not parts:
         parts.append('<p class="sanad-gap">Ask a question to see its passages here.</p>')
-    return (
-        f'<div class="sanad-panel sanad-article" dir="{_direction(text)}">{"".join(parts)}</div>'
-    )
+    return f'<div class="sanad-panel sanad-article" dir="{_direction(text)}">{"".join(parts)}</div>'
 
 
 # --- conversation --------------------------------------------------------------------------
@@ -713,7 +723,7 @@ file.addEventListener("change", () => { if (file.files.length) form.requestSubmi
 
 _UPLOAD_FORM = (
     '<form class="sanad-upload" dir="auto">'
-    '<label>A file (.txt, .md, .html) · ملف '
+    "<label>A file (.txt, .md, .html) · ملف "
     '<input type="file" name="file" accept=".txt,.md,.markdown,.html,.htm,text/plain,'
     'text/markdown,text/html"></label>'
     '<textarea name="text" dir="auto" aria-label="Paste an article"'
@@ -1110,14 +1120,21 @@ class _Feedback:
             else:
                 numbers = cited(answer)
                 sources = [
-                    {"n": n, "cited": n in numbers, "text": s.text, "start": s.start,
-                     "end": s.end}
+                    {"n": n, "cited": n in numbers, "text": s.text, "start": s.start, "end": s.end}
                     for n, s in enumerate(answer.sources, 1)
                 ]
-                votes = {**votes, tid: self.store.add(
-                    verdict, turn.question, answer.answer, sources, language=answer.language,
-                    backend=answer.backend, document=turn.document,
-                )}
+                votes = {
+                    **votes,
+                    tid: self.store.add(
+                        verdict,
+                        turn.question,
+                        answer.answer,
+                        sources,
+                        language=answer.language,
+                        backend=answer.backend,
+                        document=turn.document,
+                    ),
+                }
         except FeedbackError as e:
             # A warning, not an error: an error would cover the outputs until the next event.
             gr.Warning(str(e))
@@ -1219,7 +1236,9 @@ def build_app(
                 ):
                     conversation_list = _refusing_quietly(
                         gr.Dropdown(
-                            choices=[], value=None, elem_id="sanad-conversation-list",
+                            choices=[],
+                            value=None,
+                            elem_id="sanad-conversation-list",
                             label="Earlier conversations, kept in this browser · "
                             "المحادثات السابقة في هذا المتصفح",
                         ),
@@ -1290,9 +1309,7 @@ def build_app(
                 with gr.Tab("Sources · المصادر", id="sources"):
                     sources = gr.HTML(_NO_SOURCES, js_on_load=_SCROLL_TO_ACTIVE_JS)
                 with gr.Tab("Article · المقال", id="article"):
-                    article = gr.HTML(
-                        article_html(bot.document.text), js_on_load=_ARTICLE_JS
-                    )
+                    article = gr.HTML(article_html(bot.document.text), js_on_load=_ARTICLE_JS)
 
         answering = {
             "outputs": [question, chatbot, turns, sources, article],
@@ -1303,23 +1320,30 @@ def build_app(
         }
         quick: dict[str, Any] = {"api_visibility": "private", "queue": False}
         asking = [question, chatbot, turns, llm, top_k, document]
-        saving = {"fn": kept.save, "inputs": [library, turns],
-                  "outputs": [library, stored, conversation_list], **quick}
+        saving = {
+            "fn": kept.save,
+            "inputs": [library, turns],
+            "outputs": [library, stored, conversation_list],
+            **quick,
+        }
         question.submit(handlers.respond, asking, **answering).then(**saving)
         chatbot.retry(handlers.retry, asking[1:], **answering).then(**saving)
         chatbot.example_select(handlers.example, asking[1:], **answering).then(**saving)
         question.change(None, [question], None, js=_COUNT_JS, **quick)
         # What shows one conversation: it may be about another article than the one on screen.
         shown = [chatbot, turns, sources, article, document, header]
-        blocks.load(kept.restore, [stored, document], [library, *shown, conversation_list],
-                    **quick)
-        conversation_list.input(kept.open, [conversation_list, library, document],
-                                [library, stored, *shown], **quick)
-        new_conversation.click(kept.new, [library, document],
-                               [library, stored, *shown, conversation_list], **quick)
+        blocks.load(kept.restore, [stored, document], [library, *shown, conversation_list], **quick)
+        conversation_list.input(
+            kept.open, [conversation_list, library, document], [library, stored, *shown], **quick
+        )
+        new_conversation.click(
+            kept.new, [library, document], [library, stored, *shown, conversation_list], **quick
+        )
         chatbot.clear(
-            kept.delete, [library, document],
-            [library, stored, turns, sources, article, conversation_list], **quick,
+            kept.delete,
+            [library, document],
+            [library, stored, turns, sources, article, conversation_list],
+            **quick,
         )
         export_md.click(partial(kept.export, "md"), [library], [export], **quick)
         export_json.click(partial(kept.export, "json"), [library], [export], **quick)
@@ -1329,8 +1353,11 @@ def build_app(
         chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **storing)
         comment.submit(feedback.comment, [comment, feedback_for], [comment], **storing)
         header.click(
-            handlers.show_source, [turns, document], [sources, article, tabs],
-            api_visibility="private", queue=False,
+            handlers.show_source,
+            [turns, document],
+            [sources, article, tabs],
+            api_visibility="private",
+            queue=False,
         )
         # Articles: an upload switches to its article, and a switch starts a new conversation
         # about it.

@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _export_feedback(args)
         except (*qa_cli.USER_ERRORS, FeedbackError) as e:
-            print(f"sanad: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                  file=sys.stderr)
+            print(
+                f"sanad: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                file=sys.stderr,
+            )
             return 2
     if args.command != "serve":
         return qa_cli.run(args)

@@ -116,8 +116,14 @@ def _source(item: Any, text: str) -> Source | None:
     chunk_id, score = item.get("chunk_id", 0), item.get("score", 0.0)
     if None in marks or not isinstance(chunk_id, int) or not isinstance(score, int | float):
         return None
-    return Source(text[span[0] : span[1]], chunk_id, float(score), span[0], span[1],
-                  [m for m in marks if m is not None])
+    return Source(
+        text[span[0] : span[1]],
+        chunk_id,
+        float(score),
+        span[0],
+        span[1],
+        [m for m in marks if m is not None],
+    )
 
 
 def unpack(item: Any, text: str) -> tuple[str, str, Answer] | None:
@@ -184,8 +190,13 @@ def read(value: Any) -> dict[str, Any]:
         created = c.get("created") if isinstance(c.get("created"), str) else ""
         document = c.get("document") if isinstance(c.get("document"), str) else None
         store["conversations"].append(
-            {"id": c["id"], "title": title[:TITLE_CHARS], "created": created[:40],
-             "document": document, "turns": turns}
+            {
+                "id": c["id"],
+                "title": title[:TITLE_CHARS],
+                "created": created[:40],
+                "document": document,
+                "turns": turns,
+            }
         )
     ids = {c["id"] for c in store["conversations"]}
     store["current"] = value.get("current") if value.get("current") in ids else None
@@ -201,8 +212,11 @@ def put(store: dict[str, Any], conversation: dict[str, Any]) -> dict[str, Any]:
     down to fit ``STORE_BYTES``."""
     others = [c for c in store["conversations"] if c["id"] != conversation["id"]]
     return fit(
-        {"version": VERSION, "current": conversation["id"],
-         "conversations": [conversation, *others][:MAX_CONVERSATIONS]}
+        {
+            "version": VERSION,
+            "current": conversation["id"],
+            "conversations": [conversation, *others][:MAX_CONVERSATIONS],
+        }
     )
 
 
@@ -233,9 +247,7 @@ def fit(store: dict[str, Any], budget: int = STORE_BYTES) -> dict[str, Any]:
 
 def choices(store: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, id) of each conversation, newest first, for the conversation list."""
-    return [
-        (f"{c['title'] or '…'} · {len(c['turns'])}", c["id"]) for c in store["conversations"]
-    ]
+    return [(f"{c['title'] or '…'} · {len(c['turns'])}", c["id"]) for c in store["conversations"]]
 
 
 # --- export --------------------------------------------------------------------------------

@@ -46,7 +46,15 @@ CREATE TABLE IF NOT EXISTS feedback (
 )
 """
 _COLUMNS = (
-    "id", "time", "verdict", "question", "answer", "sources", "comment", "language", "backend",
+    "id",
+    "time",
+    "verdict",
+    "question",
+    "answer",
+    "sources",
+    "comment",
+    "language",
+    "backend",
     "document",
 )
 
