@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from conftest_ui import running
 from playwright.sync_api import Browser, Page, expect
 from test_registry import LIBRARY
@@ -80,3 +81,24 @@ def test_upload_switch_and_ask(page: Page, assistant: Assistant, tmp_path: Path)
     expect(header).to_contain_text(packaged)
     expect(page.locator("#sanad-chat .example")).not_to_have_count(0)
     expect(page.locator(".sanad-msg")).to_have_count(0)
+
+
+def test_articles_added_elsewhere_are_listed_when_the_list_opens(
+    browser: Browser, assistant: Assistant, tmp_path: Path
+) -> None:
+    settings = assistant.settings.replace(documents_dir=tmp_path / "documents")
+    with (
+        running(create_app(assistant, settings)) as url,
+        chat_page(browser, url, 1280, 900) as page,
+    ):
+        header = page.locator(".sanad-header")
+        expect(header).to_contain_text(assistant.document.text.splitlines()[0].strip())
+        # Added after the page loaded, as from another tab or a script.
+        r = requests.post(f"{url}/api/documents", json={"text": LIBRARY, "name": "x"}, timeout=60)
+        assert r.status_code == 201
+        title = LIBRARY.splitlines()[0]
+        page.locator("#sanad-document input").click()
+        option = page.get_by_role("option", name=re.compile(re.escape(title[:20])))
+        expect(option).to_be_visible()
+        option.click()
+        expect(header).to_contain_text(title)

@@ -774,6 +774,11 @@ class _Articles:
     def choices(self) -> list[tuple[str, str]]:
         return [(_article_label(info), info.id) for info in self.documents.list()]
 
+    def listed(self) -> Any:
+        """The list anew as a visitor opens it: articles added since the page loaded (in
+        another tab, by another visitor, over the API) are there to pick."""
+        return gr.Dropdown(choices=self.choices())
+
     def uploaded(self, event: gr.EventData) -> Any:
         """The dropdown, switched to the article the upload form has just added."""
         data = getattr(event, "_data", None) or {}
@@ -1366,6 +1371,7 @@ def build_app(
             kept.new, [library, document], [library, stored, *shown, conversation_list], **private
         )
         adding.expand(articles.prepare, None, None, **private)
+        document.focus(articles.listed, None, [document], **private)
         # input, not change: showing a conversation sets the dropdown too, and must not start a
         # new one.
         document.input(
