@@ -536,6 +536,33 @@ def _era(toks: list[_Tok], j: int) -> tuple[int, str]:
     return 0, ""
 
 
+_DAY_TENS = _table({"العشرين": 20, "الثلاثين": 30})
+
+
+def _ordinal_day(toks: list[_Tok], month: int) -> tuple[int, int] | None:
+    """A day written as an ordinal before "من" and the month ("الثامن من فبراير": the eighth of
+    February; "الحادي والعشرين من"): (its day, its first token), or None."""
+    if month < 2 or toks[month - 1].norm != _FROM:
+        return None
+    k = month - 2
+    word = toks[k].norm
+    if word in _DAY_TENS:
+        day, first = int(_DAY_TENS[word]), k  # type: ignore[call-overload]
+    elif word.startswith(_AND) and word[1:] in _DAY_TENS and k > 0:
+        tens = int(_DAY_TENS[word[1:]])  # type: ignore[call-overload]
+        unit = _ORDINALS.get(toks[k - 1].norm)
+        if not unit or unit > 9:
+            return None
+        day, first = tens + int(unit), k - 1  # type: ignore[call-overload]
+    elif word in _TEN and k > 0 and _ORDINALS.get(toks[k - 1].norm):
+        day, first = 10 + int(_ORDINALS[toks[k - 1].norm]), k - 1  # type: ignore[call-overload]
+    elif _ORDINALS.get(word) and word not in _DAY_TENS:
+        day, first = int(_ORDINALS[word]), k  # type: ignore[call-overload]
+    else:
+        return None
+    return (day, first) if 1 <= day <= 31 else None
+
+
 def _dates(toks: list[_Tok]) -> list[_Date]:
     out: list[_Date] = []
     i = 0
@@ -543,11 +570,13 @@ def _dates(toks: list[_Tok]) -> list[_Date]:
         month = _month_at(toks, i) if toks[i].kind == "ar" else None
         if month:
             used, number = month
-            day = None
+            day, first = None, i
             if i > 0 and toks[i - 1].kind == "num":
                 d = _digits(toks[i - 1].text)
                 if d.isdigit() and 1 <= int(d) <= 31:
-                    day = int(d)
+                    day, first = int(d), i - 1
+            elif (spelled := _ordinal_day(toks, i)) is not None:
+                day, first = spelled
             j = i + used
             # "تموز/يوليو 1961": the same month in two sets, side by side
             again = _month_at(toks, j) if j < len(toks) and toks[j].kind == "ar" else None
@@ -558,7 +587,6 @@ def _dates(toks: list[_Tok]) -> list[_Date]:
             if toks[i].norm in _AMBIGUOUS_MONTHS and not (day or year or named_month):
                 i += 1
                 continue
-            first = i - 1 if day else i
             name = _MONTH_NAMES[number - 1]
             if year is not None:
                 used_era, era = _era(toks, j + 1)
@@ -1101,9 +1129,15 @@ def _latin_leads(question: str, quote: str, toks: list[_Tok]) -> list[_Candidate
 
 
 def numbers_in(arabic: str) -> list[float]:
-    """The values of the numbers an Arabic text writes, in digits or in words (duals: 2)."""
+    """The values of the numbers an Arabic text writes, in digits or in words (duals: 2), and
+    the days of its dates written as ordinals ("الثامن من فبراير": 8)."""
     toks = _tokens(arabic)
-    return [n.value for n in _numbers(toks)]
+    days = [
+        float(day[0])
+        for i in range(len(toks))
+        if toks[i].kind == "ar" and _month_at(toks, i) and (day := _ordinal_day(toks, i))
+    ]
+    return [n.value for n in _numbers(toks)] + days
 
 
 def months_in(arabic: str) -> list[int]:

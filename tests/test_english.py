@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.english import Asked, Leads, asked, romanize, sounds_like
+from qa.english import Asked, Leads, asked, numbers_in, romanize, sounds_like
 from qa.lexicon import DEBIAN_LEXICON, read_dictd
 
 
@@ -223,3 +223,19 @@ def test_an_unknown_word_with_the_article_is_not_taken_for_a_city(leads: Leads) 
     # المنشأة ("established") is also GeoNames' Arabic name of Al Minshāh.
     assert leads.places("لم تكن بحاجة إلى الفروع المنشأة حديثًا") == []
     assert leads.places("وصل الوفد إلى القاهرة") == ["Cairo"]
+
+
+@pytest.mark.parametrize(
+    ("quote", "english", "day"),
+    [
+        ("في الثامن من فيفري 2007 صرحت الشركة.", "On 8 February 2007", 8),
+        ("في الحادي عشر من سبتمبر 2001 وقعت الهجمات.", "On 11 September 2001", 11),
+        ("افتتح في الحادي والعشرين من مارس 2010.", "On 21 March 2010", 21),
+    ],
+)
+def test_a_day_written_as_an_ordinal_is_the_date_s_day(
+    leads: Leads, quote: str, english: str, day: int
+) -> None:
+    lead = _lead(leads, "When did it happen?", quote)
+    assert lead[0] == english
+    assert day in numbers_in(lead[1])  # the grounding check reads the same day
