@@ -890,10 +890,16 @@ class Leads:
         else:
             # Only names the quote writes in Latin letters: a romanised Arabic name led 58
             # answers on xquad-dev's English questions and held the gold in 2 (most named the
-            # wrong person, and "Lidi Ghagha" is no help to a reader of "Lady Gaga"). Nor a
-            # country the quote names: it led 9 answers to "who" and "which company" questions
-            # there and was the answer to 1.
+            # wrong person, and "Lidi Ghagha" is no help to a reader of "Lady Gaga").
             found = [c for c in _latin_leads(question, quote, toks) if _names(c[0].text, question)]
+            if not found and _COUNTRY_ROLE.search(question):
+                # A country only for a role countries play ("who is the largest producer?"):
+                # for any "who" it led 9 answers there and was the answer to 1.
+                found = [
+                    c
+                    for c in self._place_leads(question, quote, toks, single=True)
+                    if c[0].text in _countries()
+                ]
         return _nearest(found, self._anchors(question, toks))
 
     def _anchors(self, question: str, toks: list[_Tok]) -> list[tuple[int, str]]:
@@ -995,9 +1001,11 @@ class Leads:
             return False
         return english.lower() in heads or bool(_sound_alike_heads(arabic, heads))
 
-    def _place_leads(self, question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
+    def _place_leads(
+        self, question: str, quote: str, toks: list[_Tok], *, single: bool = False
+    ) -> list[_Candidate]:
         """The places the quote names that the question does not: one lead naming up to three
-        of them."""
+        of them, or (``single``) a lead for each."""
         found: list[tuple[int, int, str]] = []
         i = 0
         while i < len(toks):
@@ -1009,6 +1017,8 @@ class Leads:
             if not _in_question(english, question) and english not in [f[2] for f in found]:
                 found.append((i, i + used, english))
             i += used
+        if single:
+            return [(Lead(e, "place", _span(quote, toks, a, b)), a, b) for a, b, e in found]
         if not found:
             return []
         names = [f[2] for f in found[:3]]
@@ -1026,6 +1036,13 @@ _PERSON_ASKED = re.compile(
     r"scientist|leader|king|queen|president|minister|emperor|inventor|architect|engineer|player|"
     r"coach|painter|composer|director)\b|^\s*who (sang|wrote|painted|composed|invented|designed|"
     r"directed|performed)\b",
+    re.I,
+)
+
+
+_COUNTRY_ROLE = re.compile(
+    r"\b(producers?|exporters?|importers?|consumers?|suppliers?|manufacturers?|economy|"
+    r"economies|markets?|hosts?|hosted|allies|ally|members?)\b",
     re.I,
 )
 
@@ -1144,6 +1161,13 @@ def months_in(arabic: str) -> list[int]:
     """The months (1-12) an Arabic text names, in any of the sets of month names."""
     toks = _tokens(arabic)
     return [m[1] for i in range(len(toks)) if toks[i].kind == "ar" and (m := _month_at(toks, i))]
+
+
+@cache
+def _countries() -> frozenset[str]:
+    """The English names of countries (CLDR's two-letter codes), not of regions such as Europe."""
+    english = Locale("en").territories
+    return frozenset(english[c] for c in english if c.isalpha())
 
 
 def country_names() -> list[str]:

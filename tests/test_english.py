@@ -163,9 +163,12 @@ def test_a_latin_script_name_in_the_quote_leads(leads: Leads) -> None:
     assert text == source == "Long War Journal"
 
 
-def test_who_is_not_answered_by_a_place(leads: Leads) -> None:
-    assert leads.lead("Who claimed the attack?", "وقع الهجوم في أوروبا.") is None
+def test_who_is_answered_by_a_country_only_for_a_country_s_role(leads: Leads) -> None:
+    assert leads.lead("Who claimed the attack?", "أعلنت روسيا أن الهجوم وقع في أوروبا.") is None
     assert leads.lead("What artist made the woodcuts?", "صنعها فنان من ألمانيا.") is None
+    text, _ = _lead(leads, "Who was the largest producer?", "وكانت الصين أكبر منتج.")
+    assert text == "China"
+    assert leads.lead("Who was the largest producer?", "وكانت أوروبا أكبر منتج.") is None
 
 
 def test_a_person_is_not_an_acronym_and_a_name_is_not_a_phrase(leads: Leads) -> None:
