@@ -182,8 +182,9 @@ the load average above (the machine is shared).
 
 After a start: `sanad serve` answers from its cached index without loading torch, and loads the
 passage encoder in the background once it listens. The packaged article's paragraphs up to
-{TARGET_CHARS:,} characters posted to a fresh `sanad serve` as soon as it listens took {started[0]:.1f} s (waiting for that
-encoder), and {start_delays[1]:.0f} s later {started[1]:.1f} s.
+{TARGET_CHARS:,} characters posted to a fresh `sanad serve` as soon as it listens took
+{started[0]:.1f} s (waiting for that encoder), and {start_delays[1]:.0f} s later
+{started[1]:.1f} s.
 
 Asked through `/api/ask` with the article's `document` id, the {len(items)} questions of
 `questions.jsonl` on these articles got the same answer text as `sanad eval` gives offline
