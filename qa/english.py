@@ -894,7 +894,7 @@ class Leads:
             found = [c for c in _latin_leads(question, quote, toks) if _names(c[0].text, question)]
             if not found and _COUNTRY_ROLE.search(question):
                 # A country only for a role countries play ("who is the largest producer?"):
-                # for any "who" it led 9 answers there and was the answer to 1.
+                # for any "who" it led 12 answers there and was the answer to 1.
                 found = [
                     c
                     for c in self._place_leads(question, quote, toks, single=True)
