@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -519,7 +520,14 @@ def tiled_retrieval(bot: Assistant, units: int) -> Retrieval:
         for u in index.units
     ]
     vectors = np.tile(index.vectors, (copies, 1))
-    return Retrieval(dataclasses.replace(index, chunks=chunks, units=tiled_units, vectors=vectors))
+    # Retrieval searches the store's FAISS index (every unit's score); its documents are not read.
+    store = copy.copy(index.vectorstore)
+    store.index = faiss.IndexFlatIP(vectors.shape[1])
+    store.index.add(vectors)
+    tiled = dataclasses.replace(
+        index, chunks=chunks, units=tiled_units, vectorstore=store, vectors=vectors
+    )
+    return Retrieval(tiled)
 
 
 def tiled_rows(bot: Assistant, plan: Plan, items: list[Item]) -> list[list[Any]]:
@@ -644,9 +652,16 @@ def cold_section(cli_rows: list[list[Any]], server: Server | None, note: str) ->
         [
             "### Cold start: process start to first answer (model and index cached)\n",
             table(["entry point", "seconds", "peak RSS MB"], rows) + "\n",
-            (note or "The server's peak RSS is read after its load tests below.") + "\n",
+            (note or _SERVER_RSS) + "\n",
         ]
     )
+
+
+_SERVER_RSS = (
+    "The server's peak RSS is read after its load tests below; it holds the passage encoder "
+    "(torch), which `sanad serve` loads in the background at start for adding articles (not "
+    "with `SANAD_MAX_DOCUMENTS=0`)."
+)
 
 
 def warm_section(
