@@ -536,7 +536,9 @@ def _era(toks: list[_Tok], j: int) -> tuple[int, str]:
     return 0, ""
 
 
-_DAY_TENS = _table({"العشرين": 20, "الثلاثين": 30})
+_DAY_TENS = {normalize("العشرين"): 20, normalize("الثلاثين"): 30}
+_DAY_UNITS = {word: n for word, n in _ORDINALS.items() if isinstance(n, int) and n <= 10}
+_DAY_ONES = {word: n for word, n in _DAY_UNITS.items() if n <= 9}  # the units of 11-39
 
 
 def _ordinal_day(toks: list[_Tok], month: int) -> tuple[int, int] | None:
@@ -545,22 +547,17 @@ def _ordinal_day(toks: list[_Tok], month: int) -> tuple[int, int] | None:
     if month < 2 or toks[month - 1].norm != _FROM:
         return None
     k = month - 2
-    word = toks[k].norm
+    word, before = toks[k].norm, toks[k - 1].norm if k > 0 else ""
     if word in _DAY_TENS:
-        day, first = int(_DAY_TENS[word]), k  # type: ignore[call-overload]
-    elif word.startswith(_AND) and word[1:] in _DAY_TENS and k > 0:
-        tens = int(_DAY_TENS[word[1:]])  # type: ignore[call-overload]
-        unit = _ORDINALS.get(toks[k - 1].norm)
-        if not unit or unit > 9:
-            return None
-        day, first = tens + int(unit), k - 1  # type: ignore[call-overload]
-    elif word in _TEN and k > 0 and _ORDINALS.get(toks[k - 1].norm):
-        day, first = 10 + int(_ORDINALS[toks[k - 1].norm]), k - 1  # type: ignore[call-overload]
-    elif _ORDINALS.get(word) and word not in _DAY_TENS:
-        day, first = int(_ORDINALS[word]), k  # type: ignore[call-overload]
-    else:
-        return None
-    return (day, first) if 1 <= day <= 31 else None
+        return _DAY_TENS[word], k
+    if word.startswith(_AND) and word[1:] in _DAY_TENS and before in _DAY_ONES:
+        day = _DAY_TENS[word[1:]] + _DAY_ONES[before]  # "الحادي والعشرين": 21
+        return (day, k - 1) if day <= 31 else None
+    if word in _TEN and before in _DAY_ONES:
+        return 10 + _DAY_ONES[before], k - 1  # "الحادي عشر": 11
+    if word in _DAY_UNITS:
+        return _DAY_UNITS[word], k
+    return None
 
 
 def _dates(toks: list[_Tok]) -> list[_Date]:
@@ -1029,8 +1026,6 @@ class Leads:
 
 _Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
 _SHARE_ASKED = re.compile(r"\b(percent\w*|proportion|share|fraction)\b", re.I)
-
-
 _PERSON_ASKED = re.compile(
     r"\b(what|which) (\w+ )?(person|man|woman|actor|actress|singer|artist|author|writer|poet|"
     r"scientist|leader|king|queen|president|minister|emperor|inventor|architect|engineer|player|"
@@ -1038,8 +1033,6 @@ _PERSON_ASKED = re.compile(
     r"directed|performed)\b",
     re.I,
 )
-
-
 _COUNTRY_ROLE = re.compile(
     r"\b(producers?|exporters?|importers?|consumers?|suppliers?|manufacturers?|economy|"
     r"economies|markets?|hosts?|hosted|allies|ally|members?)\b",

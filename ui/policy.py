@@ -222,10 +222,13 @@ class AccessPolicy:
         client = scope["client"][0] if scope.get("client") else "?"
         if path.endswith("/") and path != "/":
             path = path.rstrip("/")
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
         if self.hosts is not None:
-            self._check_host(scope)
-        if method not in _SAFE_METHODS:
-            self._check_origin(scope)
+            self._check_host(host)
+        if method not in _SAFE_METHODS and b"origin" in headers:
+            # Only browsers name an Origin, and they name it on every cross-site request.
+            self._check_origin(headers[b"origin"].decode("latin-1").strip().lower(), host)
         if path == "/login" and method == "POST":
             self._take(self.logins, client, "too many login attempts; wait a minute")
             return scope
@@ -239,8 +242,7 @@ class AccessPolicy:
             self._take(self.limiter, client, "too many requests; slow down")
         return scope
 
-    def _check_host(self, scope: Scope) -> None:
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+    def _check_host(self, host: str) -> None:
         try:
             name = urlsplit(f"//{host}").hostname or ""
         except ValueError:  # a malformed port or bracket
@@ -252,15 +254,9 @@ class AccessPolicy:
                 "a reverse proxy's public origin goes in SANAD_TRUSTED_ORIGINS",
             )
 
-    def _check_origin(self, scope: Scope) -> None:
-        headers = dict(scope["headers"])
-        origin = headers.get(b"origin")
-        if origin is None:
-            return  # not a browser's cross-site request: browsers name the origin of those
-        given = origin.decode("latin-1").strip().lower()
-        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
-        own = urlsplit(given).netloc == host if given != "null" else False
-        if not (own and host) and given not in self.origins:
+    def _check_origin(self, given: str, host: str) -> None:
+        own = bool(host) and given != "null" and urlsplit(given).netloc == host
+        if not own and given not in self.origins:
             raise _refuse(
                 403,
                 f"refused: sent from another site ({given[:100]}); a reverse proxy's public "
