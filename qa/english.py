@@ -877,7 +877,9 @@ class Leads:
                 question, quote, toks, years=True
             )
         elif kind is Asked.NUMBER:
-            found = _number_leads(question, quote, toks, years=False)
+            found = _number_leads(question, quote, toks, years=False) + self._dual_leads(
+                question, quote, toks
+            )
             # "How many households have children?" is answered by a count and "what
             # percentage of them?" by the share beside it ("68511 (43.8%)").
             share = bool(_SHARE_ASKED.search(question))
@@ -898,6 +900,59 @@ class Leads:
                     if c[0].text in _countries()
                 ]
         return _nearest(found, self._anchors(question, toks))
+
+    def _dual_leads(self, question: str, quote: str, toks: list[_Tok]) -> list[_Candidate]:
+        """Arabic says "two" with a noun's dual ending, not a number word (فريقين: two teams).
+        For "how many <noun>", a quote word that is the dual of the noun's dictionary
+        translation answers "two <noun>"; the fixed table of units (سنتين) covers the rest."""
+        counted = self.counted_duals(question)
+        out: list[_Candidate] = []
+        for i, t in enumerate(toks):
+            if t.kind != "ar":
+                continue
+            noun = next((counted[f] for f in _bare(t.norm) if f in counted), None)
+            if noun is not None:
+                lead = Lead(f"two {noun}", "number", _span(quote, toks, i, i + 1), 2)
+                out.append((lead, i, i + 1))
+        return out
+
+    def is_dual(self, arabic: str, question: str) -> bool:
+        """Whether an Arabic word is the dual of what a "how many" question counts."""
+        counted = self.counted_duals(question)
+        return any(f in counted for f in _bare(normalize(arabic.strip())))
+
+    def counted_duals(self, question: str) -> dict[str, str]:
+        """The dual forms of what a "how many" question counts (normalised Arabic → the
+        question's English noun). Feminine duals (-تان, -تين) and the nominative -ان are
+        unambiguous; -ين is also the sound masculine plural, which Arabic gives to participles
+        (مدافعين, مهندسين: م- and فاعل forms) and nisba adjectives (-ي), so those stems get no
+        -ين dual."""
+        m = _HOW_MANY.search(question)
+        if m is None or self.lexicon is None:
+            return {}
+        phrase: list[str] = []
+        for word in m.group(1).lower().split():
+            if word in _EN_FUNCTION or word in ("has", "have", "had"):
+                break  # the noun phrase has ended: "how many universities does…"
+            phrase.append(word)
+        out: dict[str, str] = {}
+        for word in reversed(phrase):  # the head noun ends the phrase
+            for singular in dict.fromkeys(_singulars(word)):
+                for sense in self.lexicon.senses(singular):
+                    if " " in sense:
+                        continue
+                    stem = _bare_key(normalize(sense))
+                    if len(stem) < 3:
+                        continue
+                    if stem.endswith("ه"):  # ة: منطقة → منطقتان
+                        forms = [stem[:-1] + "تان", stem[:-1] + "تين"]
+                    else:
+                        forms = [stem + "ان"]
+                        if not (stem.startswith("م") or stem[1] == "ا" or stem.endswith("ي")):
+                            forms.append(stem + "ين")
+                    for form in forms:
+                        out.setdefault(form, word)
+        return out
 
     def _anchors(self, question: str, toks: list[_Tok]) -> list[tuple[int, str]]:
         """The quote's words that the question also says (its words' dictionary translations,
@@ -1025,6 +1080,21 @@ class Leads:
 
 
 _Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
+# "how many (different) teams", "took how many extended metropolitan areas": up to 3 words
+_HOW_MANY = re.compile(r"\bhow many ((?:[a-z]+ ){0,2}[a-z]+)", re.I)
+
+
+def _singulars(word: str) -> list[str]:
+    """An English plural's possible singulars ("universities": university; "areas": area)."""
+    if word.endswith("ies"):
+        return [word[:-3] + "y"]
+    if word.endswith("es"):
+        return [word[:-1], word[:-2]]
+    if word.endswith("s") and not word.endswith("ss"):
+        return [word[:-1]]
+    return []
+
+
 _SHARE_ASKED = re.compile(r"\b(percent\w*|proportion|share|fraction)\b", re.I)
 _PERSON_ASKED = re.compile(
     r"\b(what|which) (\w+ )?(person|man|woman|actor|actress|singer|artist|author|writer|poet|"

@@ -242,3 +242,18 @@ def test_a_day_written_as_an_ordinal_is_the_date_s_day(
     lead = _lead(leads, "When did it happen?", quote)
     assert lead[0] == english
     assert day in numbers_in(lead[1])  # the grounding check reads the same day
+
+
+def test_a_dual_of_the_counted_noun_says_two(leads: Leads) -> None:
+    """Arabic counts two with the noun's dual ending, which the dictionary's translation of the
+    question's noun finds; a masculine plural in -ين of a participle is not a dual."""
+    question = "How many universities does the city have?"
+    found = _lead(leads, question, "وتضم المدينة جامعتين كبيرتين.")
+    assert found == ("two universities", "جامعتين")
+    assert _lead(leads, "How many teams took part?", "وشارك فريقان في البطولة.") == (
+        "two teams",
+        "فريقان",
+    )
+    assert leads.lead("How many defenders played?", "ولعب المدافعين في الخط الخلفي.") is None
+    assert leads.lead(question, "وتضم المدينة جامعات كثيرة.") is None  # a plural is no count
+    assert leads.is_dual("جامعتين", question) and not leads.is_dual("جامعات", question)
