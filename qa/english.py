@@ -64,8 +64,8 @@ _ASKED: list[tuple[Asked, re.Pattern[str]]] = [
             r"|\bwhat (percentage|percent|proportion|fraction|amount)\b|\bnumber of\b"
             r"|\b(what|which) (was|is|were|are) the (\w+ ){0,2}(population|score|size|average|"
             r"rate|cost|price|length|distance|speed|total|temperature|weight|height|budget|"
-            r"percentage|efficiency|wavelength|fees?|gauge|yard line)\b"
-            r"|\b(at|on) what (\w+ )?(yard line|wavelength|speed|temperature|rate)\b",
+            r"percentage)\b"
+            r"|\b(at|on) what (\w+ )?(speed|temperature|rate)\b",
             re.I,
         ),
     ),
