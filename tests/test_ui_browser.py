@@ -419,6 +419,15 @@ def test_a_conversation_survives_a_reload_and_a_thumbs_down_is_stored(
     expect(page.locator(".sanad-sources .sanad-for")).to_contain_text(ARABIC)
     page.screenshot(path=str(ARTIFACTS / "ui-desktop-reloaded.png"))
 
+    # The thumbs-down shows again, and changing it changes that row, not a new one.
+    expect(page.locator("#sanad-chat button[aria-label='Disliked']")).to_have_count(1)
+    page.locator("#sanad-chat button[aria-label='Like']").last.click()
+    expect(comment).to_be_visible()
+    expect(page.locator("#sanad-chat button[aria-label='Liked']")).to_have_count(1)
+    again = list(FeedbackStore(feedback_db).rows())
+    assert len(again) == rows + 1 and again[-1]["verdict"] == "up"
+    assert again[-1]["comment"] == "الرقم غير صحيح"
+
     # A new conversation, then back to the first from the list.
     page.get_by_text("Conversations · المحادثات").click()
     page.locator("#sanad-new").click()

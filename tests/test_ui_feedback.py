@@ -42,6 +42,28 @@ def test_verdicts_and_comments_persist_and_export_as_json_lines(tmp_path: Path) 
     assert [r["id"] for r in FeedbackStore(path).rows()] == [first]
 
 
+def test_a_vote_s_receipt_names_its_row_only_for_its_answer_and_this_store(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    mine = store.add("down", "كم؟", "بحسب المقال [1]")
+    theirs = store.add("up", "Who?", "The article says [1]")
+    receipt = store.receipt(mine, "0123456789ab")
+    assert FeedbackStore(store.path).redeem(receipt, "0123456789ab") == mine  # a restart
+    assert store.redeem(receipt, "ba9876543210") is None  # another answer
+    mac = receipt.split(".")[1]
+    assert store.redeem(f"{theirs}.{mac}", "0123456789ab") is None  # another reader's row
+    assert store.redeem(str(theirs), "0123456789ab") is None
+    for junk in (None, 42, "", ".", "x.y", "9" * 30 + "." + mac, receipt + "0" * 100):
+        assert store.redeem(junk, "0123456789ab") is None
+    other = FeedbackStore(tmp_path / "other.sqlite")
+    other.add("down", "كم؟", "بحسب المقال [1]")
+    assert other.redeem(receipt, "0123456789ab") is None  # another server's key
+    store.remove(mine)
+    assert store.redeem(receipt, "0123456789ab") is None  # the vote was taken back
+    assert all("key" not in row for row in store.rows())
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -106,13 +128,13 @@ def test_feedback_goes_through_the_access_policy(assistant: Assistant, tmp_path:
         bearer = {"Authorization": "Bearer t0ken"}
         vote = fn_index(gradio_config(url, headers=bearer), "vote")
         like = {"index": 1, "value": ["sanad-t-0123456789ab"], "liked": False}
-        body = {"data": [None, None], "fn_index": vote, "session_hash": "s", "event_data": like}
+        body = {"data": [None, None, None], "fn_index": vote, "session_hash": "s", "event_data": like}
         for route in ("queue/join", "run/vote"):
             refused = requests.post(f"{url}/gradio_api/{route}", json=body, timeout=10)
             assert refused.status_code == 401, route
         # No way around the queue, even with the token.
         direct = requests.post(f"{url}/gradio_api/run/vote", json=body, headers=bearer, timeout=10)
         assert direct.status_code == 404
-        done = queue_call(url, vote, [None, None], event_data=like, headers=bearer)
+        done = queue_call(url, vote, [None, None, None], event_data=like, headers=bearer)
         assert done["success"], done
     assert list(FeedbackStore(db).rows()) == []  # no such answer in that session

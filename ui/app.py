@@ -980,9 +980,10 @@ class _Conversations:
     session on the server so that only the page's load sends it. A conversation is about one
     article (its id): showing it switches the page to that article."""
 
-    def __init__(self, chat: _Chat, articles: _Articles) -> None:
+    def __init__(self, chat: _Chat, articles: _Articles, feedback: _Feedback) -> None:
         self.chat = chat
         self.articles = articles
+        self.feedback = feedback
 
     def _article(self, conversation: dict[str, Any] | None, document: str | None) -> DocumentInfo:
         """The conversation's article, or the one on screen for a new conversation (or for one
@@ -997,8 +998,8 @@ class _Conversations:
         return documents.default_info
 
     def _render(self, library: Library, document: str | None) -> tuple[Any, ...]:
-        """Chat, turns, sources panel, article, articles dropdown and header for the library's
-        current conversation."""
+        """Chat (with the reader's votes), turns, votes, sources panel, article, articles
+        dropdown and header for the library's current conversation."""
         conversation = conversations.find(library, library["current"])
         info = self._article(conversation, document)
         text = self.chat.text_of(info.id)
@@ -1015,9 +1016,15 @@ class _Conversations:
             ]
             turns[tid] = _Turn(question, answer, info.id)
         sources, article = self.chat.sources_for(turns, next(reversed(turns), ""), text)
+        votes, verdicts = self.feedback.restored((conversation or {}).get("votes", {}), turns)
         return (
-            gr.Chatbot(value=messages, examples=self.articles.examples(info)),
+            gr.Chatbot(
+                value=messages,
+                examples=self.articles.examples(info),
+                feedback_value=[_SHOWN_VERDICT.get(verdicts.get(tid, "")) for tid in turns],
+            ),
             turns,
+            votes,
             sources,
             article,
             gr.Dropdown(choices=self.articles.choices(), value=info.id),
@@ -1029,13 +1036,14 @@ class _Conversations:
         return gr.Dropdown(choices=conversations.choices(library), value=library["current"])
 
     def restore(self, stored: Any, document: str | None) -> tuple[Any, ...]:
-        """On load. Outputs: library, chat, turns, sources, article, articles, header, list."""
+        """On load. Outputs: library, chat, turns, votes, sources, article, articles, header,
+        list."""
         library = conversations.read(stored)
         if library["current"] is None:
             # Nothing to show: leave the chat alone, in case a question is already on its way;
             # the articles dropdown gets those added since the page was built.
             articles = gr.Dropdown(choices=self.articles.choices(), value=document)
-            return library, *(gr.skip(),) * 4, articles, gr.skip(), self._list(library)
+            return library, *(gr.skip(),) * 5, articles, gr.skip(), self._list(library)
         return (library, *self._render(library, document), self._list(library))
 
     def save(self, library: Library, turns: Turns) -> tuple[Any, ...]:
@@ -1050,28 +1058,31 @@ class _Conversations:
             "document": answered[0][1].document,
         }
         packed = [conversations.pack(tid, t.question, t.answer) for tid, t in answered if t.answer]
-        library = conversations.put(library, {**conversation, "turns": packed})
+        # A vote on an answer that a retry replaced goes with it.
+        votes = {k: v for k, v in conversation.get("votes", {}).items() if k in turns}
+        library = conversations.put(library, {**conversation, "turns": packed, "votes": votes})
         return library, library, self._list(library)
 
     def open(self, cid: Any, library: Library, document: str | None) -> tuple[Any, ...]:
-        """Outputs: library, stored value, chat, turns, sources, article, articles, header."""
+        """Outputs: library, stored value, chat, turns, votes, sources, article, articles,
+        header."""
         if not isinstance(cid, str) or conversations.find(library, cid) is None:
-            return (gr.skip(),) * 8
+            return (gr.skip(),) * 9
         library = {**library, "current": cid}
         return (library, library, *self._render(library, document))
 
     def new(self, library: Library, document: str | None) -> tuple[Any, ...]:
         """A new conversation, about the article ``document``. Outputs: library, stored value,
-        chat, turns, sources, article, articles, header, list."""
+        chat, turns, votes, sources, article, articles, header, list."""
         library = {**library, "current": None}
         return (library, library, *self._render(library, document), self._list(library))
 
     def delete(self, library: Library, document: str | None) -> tuple[Any, ...]:
         """Chatbot's clear: the conversation goes. Outputs: library, stored value, turns,
-        sources, article, list."""
+        votes, sources, article, list."""
         library = conversations.drop(library, library["current"])
-        _, turns, sources, article, _, _ = self._render(library, document)
-        return library, library, turns, sources, article, self._list(library)
+        _, turns, votes, sources, article, _, _ = self._render(library, document)
+        return library, library, turns, votes, sources, article, self._list(library)
 
     def export(self, kind: str, library: Library) -> Any:
         """The current conversation as a download link (Markdown or JSON)."""
@@ -1091,6 +1102,8 @@ class _Conversations:
         )
 
 
+# Chatbot's names for a verdict, as in its feedback_options.
+_SHOWN_VERDICT = {"up": "Like", "down": "Dislike"}
 _THANKS = {
     "ar": "شكراً. أضف تعليقاً إن شئت (اختياري):",
     "en": "Thank you. Add a comment if you like (optional):",
@@ -1105,20 +1118,44 @@ class _Feedback:
         self.chat = chat
         self.store = store
 
-    def vote(self, turns: Turns, votes: dict[str, int], like: gr.LikeData) -> tuple[Any, ...]:
-        """Outputs: votes, comment box (shown), the feedback id a comment goes to."""
+    def restored(
+        self, kept: dict[str, dict[str, str]], turns: Turns
+    ) -> tuple[dict[str, int], dict[str, str]]:
+        """The votes a stored conversation holds for ``turns`` whose receipts this server
+        signed: (turn id → feedback id, turn id → verdict). Any other is dropped quietly: it
+        is the browser's data, and a forged or stale receipt changes no one's feedback."""
+        ids: dict[str, int] = {}
+        verdicts: dict[str, str] = {}
+        for tid, vote in kept.items():
+            if tid not in turns:
+                continue
+            try:
+                feedback_id = self.store.redeem(vote["receipt"], tid)
+            except FeedbackError:
+                return {}, {}  # the store cannot be read: the votes show as not given
+            if feedback_id is not None:
+                ids[tid], verdicts[tid] = feedback_id, vote["verdict"]
+        return ids, verdicts
+
+    def vote(
+        self, turns: Turns, votes: dict[str, int], library: Library, like: gr.LikeData
+    ) -> tuple[Any, ...]:
+        """Outputs: votes, comment box (shown), the feedback id a comment goes to, library,
+        stored value (the vote and its receipt, so that it shows after a reload)."""
         m = _TURN_CLASS.search(json.dumps(like.value, ensure_ascii=False))
         tid = m.group(1) if m else ""
         turn = turns.get(tid)
         if turn is None or turn.answer is None:
-            return gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         answer = turn.answer
         try:
             if like.liked == "":  # the reader took their vote back
                 if tid in votes:
                     self.store.remove(votes[tid])
                 votes = {k: v for k, v in votes.items() if k != tid}
-                return votes, gr.Textbox(visible=False, value=""), None
+                kept = conversations.vote(library, tid, None, None)
+                hidden = gr.Textbox(visible=False, value="")
+                return votes, hidden, None, *((kept, kept) if kept else (gr.skip(),) * 2)
             verdict = "up" if like.liked is True else "down"
             if tid in votes:
                 self.store.set_verdict(votes[tid], verdict)
@@ -1140,12 +1177,14 @@ class _Feedback:
                         document=turn.document,
                     ),
                 }
+            receipt = self.store.receipt(votes[tid], tid)
         except FeedbackError as e:
             # A warning, not an error: an error would cover the outputs until the next event.
             gr.Warning(str(e))
-            return gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         box = gr.Textbox(visible=True, value="", label=_THANKS.get(answer.language, _THANKS["en"]))
-        return votes, box, votes[tid]
+        kept = conversations.vote(library, tid, verdict, receipt)
+        return votes, box, votes[tid], *((kept, kept) if kept else (gr.skip(),) * 2)
 
     def comment(self, text: Any, feedback_id: Any) -> Any:
         """Outputs: comment box (hidden once stored)."""
@@ -1202,8 +1241,8 @@ def build_app(
     documents = documents or Documents(settings, default=bot)
     handlers = _Chat(bot, slots, documents)
     articles = _Articles(documents, documents.default_id if bot.settings.document is None else None)
-    kept = _Conversations(handlers, articles)
     feedback = _Feedback(handlers, store_for(settings))
+    kept = _Conversations(handlers, articles, feedback)
 
     # No analytics: Gradio would otherwise call home from a server meant to work offline.
     with gr.Blocks(title="sanad · سند", fill_width=True, analytics_enabled=False) as blocks:
@@ -1336,7 +1375,7 @@ def build_app(
         chatbot.example_select(handlers.example, asking[1:], **answering).then(**saving)
         question.change(None, [question], None, js=_COUNT_JS, **quick)
         # What shows one conversation: it may be about another article than the one on screen.
-        shown = [chatbot, turns, sources, article, document, header]
+        shown = [chatbot, turns, votes, sources, article, document, header]
         blocks.load(kept.restore, [stored, document], [library, *shown, conversation_list], **quick)
         conversation_list.input(
             kept.open, [conversation_list, library, document], [library, stored, *shown], **quick
@@ -1347,7 +1386,7 @@ def build_app(
         chatbot.clear(
             kept.delete,
             [library, document],
-            [library, stored, turns, sources, article, conversation_list],
+            [library, stored, turns, votes, sources, article, conversation_list],
             **quick,
         )
         export_md.click(partial(kept.export, "md"), [library], [export], **quick)
@@ -1355,7 +1394,12 @@ def build_app(
         # Queued, unlike the other quick events: only there does Gradio show a warning (a
         # comment too long, a store that cannot be written) to the reader.
         storing = {"api_visibility": "private", "concurrency_id": "sanad-feedback"}
-        chatbot.like(feedback.vote, [turns, votes], [votes, comment, feedback_for], **storing)
+        chatbot.like(
+            feedback.vote,
+            [turns, votes, library],
+            [votes, comment, feedback_for, library, stored],
+            **storing,
+        )
         comment.submit(feedback.comment, [comment, feedback_for], [comment], **storing)
         header.click(
             handlers.show_source,

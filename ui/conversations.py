@@ -4,7 +4,8 @@ The chat keeps every conversation in the browser's localStorage (Gradio's ``Brow
 plain JSON that this module writes and reads back::
 
     {"version": 1, "current": "<id>" | null,
-     "conversations": [{"id", "title", "created", "document", "turns": [...]}, ...]}
+     "conversations": [{"id", "title", "created", "document", "turns": [...],
+                        "votes": {"<turn id>": {"verdict", "receipt"}}}, ...]}
 
 newest first. A page sends that value to the server once, when it loads; every request body
 passes the access policy's size cap (``ui.policy.MAX_BODY_BYTES``), so ``fit`` drops the oldest
@@ -196,11 +197,43 @@ def read(value: Any) -> dict[str, Any]:
                 "created": created[:40],
                 "document": document,
                 "turns": turns,
+                "votes": _votes(c.get("votes"), len(turns)),
             }
         )
     ids = {c["id"] for c in store["conversations"]}
     store["current"] = value.get("current") if value.get("current") in ids else None
     return store
+
+
+def _votes(value: Any, turns: int) -> dict[str, dict[str, str]]:
+    """The well-formed votes of a stored conversation: turn id → its verdict and the receipt
+    the server signed for it (checked by the feedback store when the conversation is shown)."""
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for tid, vote in list(value.items())[:turns]:
+        if not (isinstance(tid, str) and _ID.fullmatch(tid) and isinstance(vote, dict)):
+            continue
+        verdict, receipt = vote.get("verdict"), vote.get("receipt")
+        if verdict in ("up", "down") and isinstance(receipt, str) and len(receipt) <= 100:
+            out[tid] = {"verdict": verdict, "receipt": receipt}
+    return out
+
+
+def vote(
+    store: dict[str, Any], tid: str, verdict: str | None, receipt: str | None
+) -> dict[str, Any] | None:
+    """``store`` with the current conversation's vote on turn ``tid`` set (or, with no
+    verdict, taken back); None when no stored conversation holds that turn."""
+    conversation = find(store, store["current"])
+    if conversation is None or not any(
+        isinstance(t, dict) and t.get("id") == tid for t in conversation["turns"]
+    ):
+        return None
+    votes = {k: v for k, v in conversation.get("votes", {}).items() if k != tid}
+    if verdict is not None and receipt is not None:
+        votes[tid] = {"verdict": verdict, "receipt": receipt}
+    return put(store, {**conversation, "votes": votes})
 
 
 def find(store: dict[str, Any], cid: str | None) -> dict[str, Any] | None:

@@ -9,7 +9,10 @@ import Gradio: the CLI uses it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -45,6 +48,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     document TEXT
 )
 """
+# The key that signs a vote's receipt (``FeedbackStore.receipt``), kept beside the rows it
+# names: a new store (a deleted file) makes every old receipt invalid, as its ids are reused.
+_KEY_SCHEMA = "CREATE TABLE IF NOT EXISTS receipt_key (key BLOB NOT NULL)"
 _COLUMNS = (
     "id",
     "time",
@@ -89,6 +95,7 @@ class FeedbackStore:
             try:
                 with db:
                     db.execute(_SCHEMA)
+                    db.execute(_KEY_SCHEMA)
                     yield db
             except sqlite3.DatabaseError as e:  # a corrupt or locked file, a full disk
                 raise FeedbackError(f"the feedback store {self.path}: {e}") from None
@@ -131,6 +138,41 @@ class FeedbackStore:
                 row,
             )
         return int(cursor.lastrowid or 0)
+
+    def receipt(self, feedback_id: int, turn: str) -> str:
+        """A receipt for the vote ``feedback_id`` on the answer ``turn``, which the reader's
+        browser keeps so that the vote shows after a reload and can still be changed. Signed:
+        the browser's copy is a visitor's data, and an id alone would let anyone change or
+        delete every other reader's feedback."""
+        return f"{feedback_id}.{self._sign(feedback_id, turn)}"
+
+    def redeem(self, receipt: Any, turn: str) -> int | None:
+        """The feedback id a receipt from ``receipt`` stands for, if this store signed it for
+        ``turn`` and the row is still there; None for anything else."""
+        if not isinstance(receipt, str) or len(receipt) > 100:
+            return None
+        number, _, mac = receipt.partition(".")
+        if not number.isdigit() or len(number) > 18:
+            return None
+        feedback_id = int(number)
+        if not hmac.compare_digest(mac, self._sign(feedback_id, turn)):
+            return None
+        with self._db() as db:
+            found = db.execute("SELECT 1 FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
+        return feedback_id if found else None
+
+    def _sign(self, feedback_id: int, turn: str) -> str:
+        message = f"{feedback_id}:{turn}".encode()
+        return hmac.new(self._key(), message, hashlib.sha256).hexdigest()[:32]
+
+    def _key(self) -> bytes:
+        with self._db() as db:
+            # Two servers on one file may both have written a key: the first one counts.
+            row = db.execute("SELECT key FROM receipt_key ORDER BY rowid LIMIT 1").fetchone()
+            if row is None:
+                row = (os.urandom(32),)
+                db.execute("INSERT INTO receipt_key (key) VALUES (?)", row)
+        return bytes(row[0])
 
     def set_verdict(self, feedback_id: int, verdict: Any) -> None:
         """Change a stored verdict (the reader changed their mind)."""
