@@ -128,7 +128,12 @@ def test_feedback_goes_through_the_access_policy(assistant: Assistant, tmp_path:
         bearer = {"Authorization": "Bearer t0ken"}
         vote = fn_index(gradio_config(url, headers=bearer), "vote")
         like = {"index": 1, "value": ["sanad-t-0123456789ab"], "liked": False}
-        body = {"data": [None, None, None], "fn_index": vote, "session_hash": "s", "event_data": like}
+        body = {
+            "data": [None, None, None],
+            "fn_index": vote,
+            "session_hash": "s",
+            "event_data": like,
+        }
         for route in ("queue/join", "run/vote"):
             refused = requests.post(f"{url}/gradio_api/{route}", json=body, timeout=10)
             assert refused.status_code == 401, route
