@@ -26,7 +26,7 @@ from babel import Locale
 
 from index import arabic_skeletons, latin_skeletons, normalize, skeleton_match, tokenize
 
-from .lexicon import Lexicon
+from .lexicon import Lexicon, uninflected
 
 
 class Asked(Enum):
@@ -936,8 +936,9 @@ class Leads:
                 break  # the noun phrase has ended: "how many universities does…"
             phrase.append(word)
         out: dict[str, str] = {}
-        for word in reversed(phrase):  # the head noun ends the phrase
-            for singular in dict.fromkeys(_singulars(word)):
+        # The plural nouns of the phrase: what is counted ("extended" is not).
+        for word in reversed([w for w in phrase if w.endswith("s")]):
+            for singular in uninflected(word):
                 for sense in self.lexicon.senses(singular):
                     if " " in sense:
                         continue
@@ -1082,17 +1083,6 @@ class Leads:
 _Candidate = tuple[Lead, int, int]  # a lead and the tokens it was read from
 # "how many (different) teams", "took how many extended metropolitan areas": up to 3 words
 _HOW_MANY = re.compile(r"\bhow many ((?:[a-z]+ ){0,2}[a-z]+)", re.I)
-
-
-def _singulars(word: str) -> list[str]:
-    """An English plural's possible singulars ("universities": university; "areas": area)."""
-    if word.endswith("ies"):
-        return [word[:-3] + "y"]
-    if word.endswith("es"):
-        return [word[:-1], word[:-2]]
-    if word.endswith("s") and not word.endswith("ss"):
-        return [word[:-1]]
-    return []
 
 
 _SHARE_ASKED = re.compile(r"\b(percent\w*|proportion|share|fraction)\b", re.I)

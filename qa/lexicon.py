@@ -147,6 +147,11 @@ def _reverse(lexicon: Lexicon) -> dict[str, frozenset[str]]:
     return {word: frozenset(heads) for word, heads in out.items()}
 
 
+def uninflected(word: str) -> list[str]:
+    """An English word's possible uninflected forms, without the word itself ("teams": team)."""
+    return _forms(word.lower())[1:]
+
+
 def _forms(word: str) -> list[str]:
     forms = [word]
     for ending, replacement in _ENDINGS:
