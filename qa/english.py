@@ -916,22 +916,27 @@ class Leads:
                 out.append((lead, i, i + 1))
         return out
 
-    def is_dual(self, arabic: str, question: str) -> bool:
-        """Whether an Arabic word is the dual of what a "how many" question counts."""
-        counted = self.counted_duals(question)
-        return any(f in counted for f in _bare(normalize(arabic.strip())))
+    @staticmethod
+    def holds_dual(arabic: str, duals: dict[str, str]) -> bool:
+        """Whether an Arabic text writes one of ``duals`` (from ``duals_of``)."""
+        return any(f in duals for t in _tokens(arabic) if t.kind == "ar" for f in _bare(t.norm))
 
     def counted_duals(self, question: str) -> dict[str, str]:
         """The dual forms of what a "how many" question counts (normalised Arabic → the
-        question's English noun). Feminine duals (-تان, -تين) and the nominative -ان are
-        unambiguous; -ين is also the sound masculine plural, which Arabic gives to participles
-        (مدافعين, مهندسين: م- and فاعل forms) and nisba adjectives (-ي), so those stems get no
-        -ين dual."""
+        question's English noun)."""
         m = _HOW_MANY.search(question)
-        if m is None or self.lexicon is None:
+        return self.duals_of(m.group(1)) if m else {}
+
+    def duals_of(self, words: str) -> dict[str, str]:
+        """The Arabic duals of the plural nouns that open ``words`` ("teams that…": فريقين),
+        normalised, each with its English noun. Feminine duals (-تان, -تين) and the nominative
+        -ان are unambiguous; -ين is also the sound masculine plural, which Arabic gives to
+        participles (مدافعين, مهندسين: م- and فاعل forms) and nisba adjectives (-ي), so those
+        stems get no -ين dual."""
+        if self.lexicon is None:
             return {}
         phrase: list[str] = []
-        for word in m.group(1).lower().split():
+        for word in re.findall(r"[a-z]+", words.lower())[:3]:
             if word in _EN_FUNCTION or word in ("has", "have", "had"):
                 break  # the noun phrase has ended: "how many universities does…"
             phrase.append(word)

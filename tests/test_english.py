@@ -256,4 +256,5 @@ def test_a_dual_of_the_counted_noun_says_two(leads: Leads) -> None:
     )
     assert leads.lead("How many defenders played?", "ولعب المدافعين في الخط الخلفي.") is None
     assert leads.lead(question, "وتضم المدينة جامعات كثيرة.") is None  # a plural is no count
-    assert leads.is_dual("جامعتين", question) and not leads.is_dual("جامعات", question)
+    counted = leads.counted_duals(question)
+    assert leads.holds_dual("جامعتين", counted) and not leads.holds_dual("جامعات", counted)

@@ -484,6 +484,14 @@ def test_the_prompt_asks_for_the_question_s_language_with_an_example_citation() 
         assert asks in system and "[1]. " in system and "[2]." in system
 
 
+def test_two_is_grounded_by_the_dual_of_what_is_counted() -> None:
+    passage = [Source("وشارك فريقان في البطولة هذا العام.", 0, 1.0, 0, 34)]
+    assert check_grounding("Two teams took part this year [1].", passage) is None
+    assert check_grounding("Two players took part this year [1].", passage) == (
+        "number 2 is not in the cited sources"
+    )
+
+
 def test_names_and_counts_the_arabic_gives_in_other_forms_are_grounded() -> None:
     passage = [Source("وقال حبيب ناصر إن المشتبه بهم الأربعة من الدولة الإسلامية.", 0, 1.0, 0, 60)]
     # A name too short for a consonant skeleton, by its romanisation; a translated name by the
