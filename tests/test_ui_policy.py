@@ -300,7 +300,7 @@ def test_a_claim_injected_in_the_question_is_not_grounded(
 # --- 5. bodies and uploads -----------------------------------------------------------------
 
 
-def _raw(url: str, head: str, body: Iterable[bytes] = (), wait: float = 10.0) -> bytes:
+def _raw(url: str, head: str, body: Iterable[bytes] = (), wait: float = 30.0) -> bytes:
     """Send a request by hand, ``body`` piece by piece until the server answers; what it
     answered (b"" if it closed the connection without a word)."""
     host, port = url.removeprefix("http://").split(":")
