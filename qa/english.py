@@ -599,8 +599,22 @@ def _dates(toks: list[_Tok]) -> list[_Date]:
         if year is not None:
             before = toks[i - 1].norm if i > 0 else ""
             used_era, era = _era(toks, i + 1)
-            if before in _YEAR_WORDS or before in _SINCE or used_era or toks[i].norm == before:
-                first = i - 1 if before in _YEAR_WORDS or before in _SINCE else i
+            # A question asking when is answered by two bare years joined as a range ("بين 1500
+            # و 1850", "من 1870 إلى 1939") as by one after "عام".
+            joined = i + 2 < len(toks) and _year_at(toks, i + 2) is not None
+            ranged = joined and (
+                (before == _BETWEEN and toks[i + 1].norm == _AND)
+                or (before == _FROM and toks[i + 1].norm in _TO)
+            )
+            if (
+                before in _YEAR_WORDS
+                or before in _SINCE
+                or used_era
+                or toks[i].norm == before
+                or ranged
+            ):
+                from_ = ranged and before == _FROM
+                first = i - 1 if before in _YEAR_WORDS or before in _SINCE or from_ else i
                 last = i + 1 + used_era
                 other = None
                 # "بين سنتي 2005 و2010", "من 1500 إلى 1850", "1500 و 1850"

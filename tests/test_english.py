@@ -258,3 +258,14 @@ def test_a_dual_of_the_counted_noun_says_two(leads: Leads) -> None:
     assert leads.lead(question, "وتضم المدينة جامعات كثيرة.") is None  # a plural is no count
     counted = leads.counted_duals(question)
     assert leads.holds_dual("جامعتين", counted) and not leads.holds_dual("جامعات", counted)
+
+
+def test_two_bare_years_joined_as_a_range_answer_when(leads: Leads) -> None:
+    between = "كان الوباء موجوداً في المنطقة بين 1500 و 1850 تقريباً."
+    assert _lead(leads, "When was the plague there?", between) == (
+        "Between 1500 and 1850",
+        "بين 1500 و 1850",
+    )
+    span = "عمل المسرح من 1870 إلى 1939 في الحديقة."
+    assert _lead(leads, "When did the theatre work?", span)[0] == "From 1870 to 1939"
+    assert _lead(leads, "How many people came?", "حضر بين 1500 و 1850 شخصا.")[0] == "1,500"
