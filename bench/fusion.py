@@ -37,14 +37,17 @@ class Searched:
     y: np.ndarray  # the passage holds the question's evidence
 
 
-def _searched(bot: Assistant, row: dict, group: str) -> Searched | None:
-    texts = [c.text(bot.document.text) for c in bot.index.chunks]
+def _searched(bot: Assistant, texts: list[str], row: dict, group: str) -> Searched | None:
     y = np.array([any(holds(t, e) for e in row.get("evidence") or []) for t in texts])
     if not y.any():
         return None
     retrieval = bot.retrieval
     parts = retrieval.parts(row["question"], retrieval.embed_query(row["question"]), row["lang"])
     return Searched(row["lang"], group, parts, y)
+
+
+def _texts(bot: Assistant) -> list[str]:
+    return [c.text(bot.document.text) for c in bot.index.chunks]
 
 
 def collect(set_dirs: list[Path]) -> list[Searched]:
@@ -59,11 +62,13 @@ def collect(set_dirs: list[Path]) -> list[Searched]:
             bot = Assistant(document=set_dir / doc)
             number = int(Path(doc).name.split(".")[0].split("-")[0])
             group = "even" if number % 2 == 0 else "odd"
-            out += [s for r in doc_rows if (s := _searched(bot, r, group))]
+            texts = _texts(bot)
+            out += [s for r in doc_rows if (s := _searched(bot, texts, r, group))]
     packaged = Assistant()
+    texts = _texts(packaged)
     for item in questions(answerable_only=True):
         if not item.get("history"):  # a follow-up is searched with its conversation
-            out += [s for s in [_searched(packaged, item, "packaged")] if s]
+            out += [s for s in [_searched(packaged, texts, item, "packaged")] if s]
     return out
 
 

@@ -526,16 +526,19 @@ def _all_numbers(text: str) -> set[str]:
     return _numbers(text) | {f"{v:g}" for v in numbers_in(text)}
 
 
-def _stated(claim: str, text: str) -> set[str]:
-    """The numbers ``text`` states for ``claim``: ``_all_numbers``, and 2 where the claim
-    counts two of something ("two teams") and the text writes that noun's dual (فريقان), as
-    Arabic counts two."""
-    numbers = _all_numbers(text)
-    leads = _gazetteer()
+def _counted_two(claim: str) -> dict[str, str]:
+    """The Arabic duals of what an English claim counts two of ("two teams": فريقين)."""
+    leads, duals = _gazetteer(), {}
     for m in _TWO.finditer(claim):
-        if leads.holds_dual(text, leads.duals_of(m.group(1))):
-            return numbers | {"2"}
-    return numbers
+        duals.update(leads.duals_of(m.group(1)))
+    return duals
+
+
+def _stated(text: str, duals: dict[str, str]) -> set[str]:
+    """The numbers ``text`` states: ``_all_numbers``, and 2 where it writes one of ``duals``
+    (``_counted_two`` of the claim), as Arabic counts two."""
+    numbers = _all_numbers(text)
+    return numbers | {"2"} if duals and Leads.holds_dual(text, duals) else numbers
 
 
 _TWO = re.compile(r"\btwo\s+([A-Za-z]+(?:\s+[A-Za-z]+){0,2})", re.I)
@@ -592,10 +595,10 @@ def _places_in(text: str) -> list[str]:
     return _gazetteer().places(text)
 
 
-def _held(claim: str, part: str, item: str, numbers: set[str]) -> bool:
+def _held(part: str, item: str, numbers: set[str], duals: dict[str, str]) -> bool:
     """Whether one sentence of the evidence states ``item`` (a number, a name or a place)."""
     if item in numbers:
-        return item in _stated(claim, part)
+        return item in _stated(part, duals)
     return _named(item, part) or item in _places_in(part)
 
 
@@ -629,7 +632,8 @@ def check_grounding(answer: str, sources: Sequence[Source]) -> str | None:
                 if _flat(m.group()) not in flat:
                     return f"Arabic «{m.group().strip()}» is not in the cited sources"
         numbers = _numbers(claim) | (_english_numbers(claim) if english else set())
-        missing = sorted(numbers - _stated(claim, evidence))
+        duals = _counted_two(claim) if english else {}
+        missing = sorted(numbers - _stated(evidence, duals))
         if missing:
             return f"number {missing[0]} is not in the cited sources"
         names = list(dict.fromkeys(_opening_names(claim) + _latin_names(claim)))
@@ -652,15 +656,15 @@ def check_grounding(answer: str, sources: Sequence[Source]) -> str | None:
         # not grounded by one sentence naming Russia and another naming Turkey).
         parts = _evidence_sentences(texts)
         if (numbers or names or places) and not any(
-            numbers <= _stated(claim, part)
+            numbers <= _stated(part, duals)
             and all(_named(n, part) for n in names)
             and all(p in _places_in(part) for p in places)
             for part in parts
         ):
             # Name what the sentence holding most of the claim lacks.
             items = [*names, *places, *sorted(numbers)]
-            best = max(parts, key=lambda part: sum(_held(claim, part, i, numbers) for i in items))
-            apart = next(i for i in items if not _held(claim, best, i, numbers))
+            best = max(parts, key=lambda part: sum(_held(part, i, numbers, duals) for i in items))
+            apart = next(i for i in items if not _held(best, i, numbers, duals))
             return f"{apart!r} is in the cited sources only apart from the rest of the claim"
     return None
 
