@@ -64,17 +64,12 @@ def test_malformed_turns_and_conversations_are_skipped() -> None:
 def test_a_vote_is_kept_with_its_conversation_and_malformed_ones_are_dropped() -> None:
     good = turn()
     store = c.put(c.empty(), {"id": "aaaaaaaaaaaa", "title": "t", "created": "", "turns": [good]})
-    voted = c.vote(store, good["id"], "down", "7.abc")
-    assert c.read(json.loads(json.dumps(voted)))["conversations"][0]["votes"] == {
-        good["id"]: {"verdict": "down", "receipt": "7.abc"}
-    }
-    assert c.vote(store, "ba9876543210", "up", "8.abc") is None  # not one of its turns
-    assert c.vote(voted, good["id"], None, None)["conversations"][0]["votes"] == {}
-    junk = {
-        good["id"]: {"verdict": "meh", "receipt": "7.abc"},
-        "<script>": {"verdict": "up", "receipt": "7.abc"},
-        "bbbbbbbbbbbb": {"verdict": "up", "receipt": "x" * 101},
-    }
+    voted = c.vote(store, good["id"], "7.abc")
+    kept = c.read(json.loads(json.dumps(voted)))["conversations"][0]["votes"]
+    assert kept == {good["id"]: "7.abc"}
+    assert c.vote(store, "ba9876543210", "8.abc") is None  # not one of its turns
+    assert c.vote(voted, good["id"], None)["conversations"][0]["votes"] == {}
+    junk = {good["id"]: 7, "<script>": "7.abc", "bbbbbbbbbbbb": "x" * 101}
     stored = {**voted, "conversations": [{**voted["conversations"][0], "votes": junk}]}
     assert c.read(stored)["conversations"][0]["votes"] == {}
 

@@ -49,7 +49,9 @@ def test_a_vote_s_receipt_names_its_row_only_for_its_answer_and_this_store(
     mine = store.add("down", "كم؟", "بحسب المقال [1]")
     theirs = store.add("up", "Who?", "The article says [1]")
     receipt = store.receipt(mine, "0123456789ab")
-    assert FeedbackStore(store.path).redeem(receipt, "0123456789ab") == mine  # a restart
+    assert FeedbackStore(store.path).redeem(receipt, "0123456789ab") == (mine, "down")  # restart
+    store.set_verdict(mine, "up")  # in another tab: the store's verdict is the one shown
+    assert store.redeem(receipt, "0123456789ab") == (mine, "up")
     assert store.redeem(receipt, "ba9876543210") is None  # another answer
     mac = receipt.split(".")[1]
     assert store.redeem(f"{theirs}.{mac}", "0123456789ab") is None  # another reader's row

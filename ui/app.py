@@ -1118,23 +1118,22 @@ class _Feedback:
         self.chat = chat
         self.store = store
 
-    def restored(
-        self, kept: dict[str, dict[str, str]], turns: Turns
-    ) -> tuple[dict[str, int], dict[str, str]]:
+    def restored(self, kept: dict[str, str], turns: Turns) -> tuple[dict[str, int], dict[str, str]]:
         """The votes a stored conversation holds for ``turns`` whose receipts this server
-        signed: (turn id → feedback id, turn id → verdict). Any other is dropped quietly: it
-        is the browser's data, and a forged or stale receipt changes no one's feedback."""
+        signed: (turn id → feedback id, turn id → the stored verdict). Any other is dropped
+        quietly: it is the browser's data, and a forged or stale receipt changes no one's
+        feedback."""
         ids: dict[str, int] = {}
         verdicts: dict[str, str] = {}
-        for tid, vote in kept.items():
+        for tid, receipt in kept.items():
             if tid not in turns:
                 continue
             try:
-                feedback_id = self.store.redeem(vote["receipt"], tid)
+                redeemed = self.store.redeem(receipt, tid)
             except FeedbackError:
                 return {}, {}  # the store cannot be read: the votes show as not given
-            if feedback_id is not None:
-                ids[tid], verdicts[tid] = feedback_id, vote["verdict"]
+            if redeemed is not None:
+                ids[tid], verdicts[tid] = redeemed
         return ids, verdicts
 
     def vote(
@@ -1153,7 +1152,7 @@ class _Feedback:
                 if tid in votes:
                     self.store.remove(votes[tid])
                 votes = {k: v for k, v in votes.items() if k != tid}
-                kept = conversations.vote(library, tid, None, None)
+                kept = conversations.vote(library, tid, None)
                 hidden = gr.Textbox(visible=False, value="")
                 return votes, hidden, None, *((kept, kept) if kept else (gr.skip(),) * 2)
             verdict = "up" if like.liked is True else "down"
@@ -1183,7 +1182,7 @@ class _Feedback:
             gr.Warning(str(e))
             return (gr.skip(),) * 5
         box = gr.Textbox(visible=True, value="", label=_THANKS.get(answer.language, _THANKS["en"]))
-        kept = conversations.vote(library, tid, verdict, receipt)
+        kept = conversations.vote(library, tid, receipt)
         return votes, box, votes[tid], *((kept, kept) if kept else (gr.skip(),) * 2)
 
     def comment(self, text: Any, feedback_id: Any) -> Any:

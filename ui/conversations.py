@@ -5,7 +5,7 @@ plain JSON that this module writes and reads back::
 
     {"version": 1, "current": "<id>" | null,
      "conversations": [{"id", "title", "created", "document", "turns": [...],
-                        "votes": {"<turn id>": {"verdict", "receipt"}}}, ...]}
+                        "votes": {"<turn id>": "<receipt>"}}, ...]}
 
 newest first. A page sends that value to the server once, when it loads; every request body
 passes the access policy's size cap (``ui.policy.MAX_BODY_BYTES``), so ``fit`` drops the oldest
@@ -205,34 +205,32 @@ def read(value: Any) -> dict[str, Any]:
     return store
 
 
-def _votes(value: Any, turns: int) -> dict[str, dict[str, str]]:
-    """The well-formed votes of a stored conversation: turn id → its verdict and the receipt
-    the server signed for it (checked by the feedback store when the conversation is shown)."""
+def _votes(value: Any, turns: int) -> dict[str, str]:
+    """The well-formed votes of a stored conversation: turn id → the receipt the server signed
+    for its vote (checked, and its verdict read, by the feedback store when it is shown)."""
     if not isinstance(value, dict):
         return {}
-    out = {}
-    for tid, vote in list(value.items())[:turns]:
-        if not (isinstance(tid, str) and _ID.fullmatch(tid) and isinstance(vote, dict)):
-            continue
-        verdict, receipt = vote.get("verdict"), vote.get("receipt")
-        if verdict in ("up", "down") and isinstance(receipt, str) and len(receipt) <= 100:
-            out[tid] = {"verdict": verdict, "receipt": receipt}
-    return out
+    return {
+        tid: receipt
+        for tid, receipt in list(value.items())[:turns]
+        if isinstance(tid, str)
+        and _ID.fullmatch(tid)
+        and isinstance(receipt, str)
+        and len(receipt) <= 100
+    }
 
 
-def vote(
-    store: dict[str, Any], tid: str, verdict: str | None, receipt: str | None
-) -> dict[str, Any] | None:
-    """``store`` with the current conversation's vote on turn ``tid`` set (or, with no
-    verdict, taken back); None when no stored conversation holds that turn."""
+def vote(store: dict[str, Any], tid: str, receipt: str | None) -> dict[str, Any] | None:
+    """``store`` with the receipt for the current conversation's vote on turn ``tid`` (or, with
+    none, the vote taken back); None when no stored conversation holds that turn."""
     conversation = find(store, store["current"])
     if conversation is None or not any(
         isinstance(t, dict) and t.get("id") == tid for t in conversation["turns"]
     ):
         return None
     votes = {k: v for k, v in conversation.get("votes", {}).items() if k != tid}
-    if verdict is not None and receipt is not None:
-        votes[tid] = {"verdict": verdict, "receipt": receipt}
+    if receipt is not None:
+        votes[tid] = receipt
     return put(store, {**conversation, "votes": votes})
 
 

@@ -146,9 +146,10 @@ class FeedbackStore:
         delete every other reader's feedback."""
         return f"{feedback_id}.{self._sign(feedback_id, turn)}"
 
-    def redeem(self, receipt: Any, turn: str) -> int | None:
-        """The feedback id a receipt from ``receipt`` stands for, if this store signed it for
-        ``turn`` and the row is still there; None for anything else."""
+    def redeem(self, receipt: Any, turn: str) -> tuple[int, Verdict] | None:
+        """The feedback id ``receipt`` stands for and that row's verdict, if this store signed
+        it for ``turn`` and the row is still there; None for anything else. The verdict is the
+        store's, not the browser's copy: another tab may have changed it since."""
         if not isinstance(receipt, str) or len(receipt) > 100:
             return None
         number, _, mac = receipt.partition(".")
@@ -158,8 +159,9 @@ class FeedbackStore:
         if not hmac.compare_digest(mac, self._sign(feedback_id, turn)):
             return None
         with self._db() as db:
-            found = db.execute("SELECT 1 FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
-        return feedback_id if found else None
+            query = "SELECT verdict FROM feedback WHERE id = ?"
+            found = db.execute(query, (feedback_id,)).fetchone()
+        return (feedback_id, found[0]) if found else None
 
     def _sign(self, feedback_id: int, turn: str) -> str:
         message = f"{feedback_id}:{turn}".encode()
