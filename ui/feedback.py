@@ -144,7 +144,9 @@ class FeedbackStore:
         browser keeps so that the vote shows after a reload and can still be changed. Signed:
         the browser's copy is a visitor's data, and an id alone would let anyone change or
         delete every other reader's feedback."""
-        return f"{feedback_id}.{self._sign(feedback_id, turn)}"
+        with self._db() as db:
+            key = self._key(db)
+        return f"{feedback_id}.{_sign(key, feedback_id, turn)}"
 
     def redeem(self, receipt: Any, turn: str) -> tuple[int, Verdict] | None:
         """The feedback id ``receipt`` stands for and that row's verdict, if this store signed
@@ -156,24 +158,20 @@ class FeedbackStore:
         if not number.isdigit() or len(number) > 18:
             return None
         feedback_id = int(number)
-        if not hmac.compare_digest(mac, self._sign(feedback_id, turn)):
-            return None
         with self._db() as db:
+            if not hmac.compare_digest(mac, _sign(self._key(db), feedback_id, turn)):
+                return None
             query = "SELECT verdict FROM feedback WHERE id = ?"
             found = db.execute(query, (feedback_id,)).fetchone()
         return (feedback_id, found[0]) if found else None
 
-    def _sign(self, feedback_id: int, turn: str) -> str:
-        message = f"{feedback_id}:{turn}".encode()
-        return hmac.new(self._key(), message, hashlib.sha256).hexdigest()[:32]
-
-    def _key(self) -> bytes:
-        with self._db() as db:
-            # Two servers on one file may both have written a key: the first one counts.
-            row = db.execute("SELECT key FROM receipt_key ORDER BY rowid LIMIT 1").fetchone()
-            if row is None:
-                row = (os.urandom(32),)
-                db.execute("INSERT INTO receipt_key (key) VALUES (?)", row)
+    @staticmethod
+    def _key(db: sqlite3.Connection) -> bytes:
+        # Two servers on one file may both have written a key: the first one counts.
+        row = db.execute("SELECT key FROM receipt_key ORDER BY rowid LIMIT 1").fetchone()
+        if row is None:
+            row = (os.urandom(32),)
+            db.execute("INSERT INTO receipt_key (key) VALUES (?)", row)
         return bytes(row[0])
 
     def set_verdict(self, feedback_id: int, verdict: Any) -> None:
@@ -223,6 +221,11 @@ class FeedbackStore:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
         return n
+
+
+def _sign(key: bytes, feedback_id: int, turn: str) -> str:
+    message = f"{feedback_id}:{turn}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def store_for(settings: Settings) -> FeedbackStore:
