@@ -90,6 +90,18 @@ def _root(stem: str) -> str:
     return stem
 
 
+def loose_root(root: str) -> str:
+    """A looser key for a rough root, for a matching signal that is weighed, not for search: an
+    imperfect verb's person prefix (يحد، تحد "borders") and the alef that carries the accusative
+    tanween (شمالاً against الشمال) are not part of the word, but the light stemmer keeps them
+    because it cannot tell them from a stem's own first or last letter."""
+    if len(root) >= 4 and root.endswith("ا"):
+        root = root[:-1]
+    if (len(root) >= 3 and root[0] in "يتن") or (len(root) >= 4 and root[0] == "ا"):
+        root = root[1:]
+    return root
+
+
 def tokenize(text: str, *, keep_stopwords: bool = False, roots: bool = False) -> list[str]:
     """Normalised, lightly stemmed word tokens for lexical matching; with ``roots``, Arabic
     tokens are reduced further to their rough root (what BM25 ranks with)."""

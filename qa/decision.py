@@ -31,7 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from index import arabic_skeletons, latin_skeletons, name_words, normalize, skeleton_match, tokenize
+from index import (
+    arabic_skeletons,
+    latin_skeletons,
+    loose_root,
+    name_words,
+    normalize,
+    skeleton_match,
+    tokenize,
+)
 
 from .kinds import AnswerType, answer_type, satisfies
 from .lexicon import Lexicon
@@ -59,6 +67,12 @@ FEATURES = (
     # The sentence before, in the same paragraph: an answer often follows the sentence that
     # names its subject ("The company was founded by X. It made Y.").
     "cover_prev",
+    # The cover again with looser keys (``index.loose_root``): a person prefix or a tanween
+    # alef apart, so "تحد سوريا شمالاً" finds "يحدها شمالاً".
+    "cover_loose",
+    # The sentence's place in its paragraph (0 = first): a paragraph's first sentence names its
+    # subject, which questions about the rest of the paragraph share.
+    "para_pos",
 )
 _UNRANKED = 6  # chunk_rank of a sentence whose passage was not among the retrieved ones
 _TOP_SENTENCES = 6  # sentences by dense similarity that join the retrieved passages' sentences
@@ -90,6 +104,7 @@ class _Term:
     skeletons: frozenset[str]  # transliteration skeletons of a name, matched against Arabic words
     name: bool  # a name or a number
     weight: float
+    loose: frozenset[str]  # keys through ``loose_root``
 
 
 #: What the judge reads of a question's ranked candidates, in the order its weights expect.
@@ -245,6 +260,11 @@ class Decider:
         self._paragraph = [index.chunks[r[1]].paragraph for r in rows]
         sequences = [tokenize(text[s:e], roots=True) for s, e in self._span]
         self._tokens = [frozenset(seq) for seq in sequences]
+        self._loose = [frozenset(map(loose_root, seq)) for seq in sequences]
+        self._para_pos = [
+            i - next(j for j in range(i, -1, -1) if j == 0 or self._paragraph[j - 1] != p)
+            for i, p in enumerate(self._paragraph)
+        ]
         # Word pairs, one apart or adjacent: a question reuses its source's phrases ("عدد سكان
         # المدينة"), which shared single words do not show.
         self._pairs = [_pairs(seq) for seq in sequences]
@@ -293,13 +313,24 @@ class Decider:
         for keys, skel, is_name in raw:
             present = [self._idf[k] for k in keys if k in self._idf]
             weight = max(present) if present else self._unseen_idf
-            terms.append(_Term(keys, skel, is_name, weight))
+            terms.append(_Term(keys, skel, is_name, weight, frozenset(map(loose_root, keys))))
         return terms
 
     def _covered(self, term: _Term, tokens: frozenset[str], skeletons: frozenset[str]) -> bool:
         if term.keys & tokens:
             return True
         return any(skeleton_match(a, b) for a in term.skeletons for b in skeletons)
+
+    def _loose_share(self, terms: list[_Term], i: int) -> float:
+        total = sum(t.weight for t in terms)
+        if not total:
+            return 0.0
+        covered = (
+            t.weight
+            for t in terms
+            if t.loose & self._loose[i] or self._covered(t, self._tokens[i], self._skeletons[i])
+        )
+        return sum(covered) / total
 
     def _share(self, terms: list[_Term], tokens: frozenset[str], skels: frozenset[str]) -> float:
         total = sum(t.weight for t in terms)
@@ -364,6 +395,8 @@ class Decider:
                 "cover_prev": self._share(terms, self._tokens[i - 1], self._skeletons[i - 1])
                 if same_paragraph
                 else 0.0,
+                "cover_loose": self._loose_share(terms, i),
+                "para_pos": math.log1p(self._para_pos[i]),
             }
             features = np.array([f[name] for name in FEATURES], dtype="float64")
             out.append(Candidate(i, self._chunk[i], s, e, features))

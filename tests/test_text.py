@@ -10,6 +10,7 @@ from index import (
     latin_skeletons,
     latin_tokens,
     load_document,
+    loose_root,
     normalize,
     split_sentences,
     tokenize,
@@ -103,6 +104,17 @@ def test_roots_join_derived_forms_that_light_stems_keep_apart() -> None:
         tokenize("تنفيذ", roots=True) == tokenize("نفذ", roots=True) == tokenize("نفذت", roots=True)
     )
     assert tokenize("Long War", roots=True) == ["long", "war"]  # Latin words are left alone
+
+
+def test_loose_roots_join_person_prefixes_and_tanween_only() -> None:
+    def loose(word: str) -> list[str]:
+        return [loose_root(t) for t in tokenize(word, roots=True)]
+
+    assert tokenize("يحدها", roots=True) != tokenize("تحد", roots=True)
+    assert loose("يحدها") == loose("تحد")  # "borders it" and "borders": the person prefix
+    assert tokenize("شمالاً", roots=True) != tokenize("الشمال", roots=True)
+    assert loose("شمالاً") == loose("الشمال")  # the accusative's alef
+    assert loose("حد") == ["حد"]  # too short to lose a letter
 
 
 def test_names_match_across_scripts_with_punctuation_and_silent_endings() -> None:
