@@ -261,10 +261,10 @@ class Decider:
         sequences = [tokenize(text[s:e], roots=True) for s, e in self._span]
         self._tokens = [frozenset(seq) for seq in sequences]
         self._loose = [frozenset(map(loose_root, seq)) for seq in sequences]
-        self._para_pos = [
-            i - next(j for j in range(i, -1, -1) if j == 0 or self._paragraph[j - 1] != p)
-            for i, p in enumerate(self._paragraph)
-        ]
+        self._para_pos: list[int] = []
+        for i, p in enumerate(self._paragraph):
+            same = i > 0 and self._paragraph[i - 1] == p
+            self._para_pos.append(self._para_pos[-1] + 1 if same else 0)
         # Word pairs, one apart or adjacent: a question reuses its source's phrases ("عدد سكان
         # المدينة"), which shared single words do not show.
         self._pairs = [_pairs(seq) for seq in sequences]
