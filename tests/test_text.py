@@ -106,7 +106,7 @@ def test_roots_join_derived_forms_that_light_stems_keep_apart() -> None:
     assert tokenize("Long War", roots=True) == ["long", "war"]  # Latin words are left alone
 
 
-def test_loose_roots_join_person_prefixes_and_tanween_only() -> None:
+def test_loose_roots_join_a_person_prefix_and_the_tanween_alef() -> None:
     def loose(word: str) -> list[str]:
         return [loose_root(t) for t in tokenize(word, roots=True)]
 
