@@ -321,22 +321,19 @@ class Decider:
             return True
         return any(skeleton_match(a, b) for a in term.skeletons for b in skeletons)
 
-    def _loose_share(self, terms: list[_Term], i: int) -> float:
+    def _share(
+        self,
+        terms: list[_Term],
+        tokens: frozenset[str],
+        skels: frozenset[str],
+        loose: frozenset[str] = frozenset(),
+    ) -> float:
+        """The rarity-weighted share of ``terms`` present; ``loose`` adds ``loose_root`` keys."""
         total = sum(t.weight for t in terms)
         if not total:
             return 0.0
-        covered = (
-            t.weight
-            for t in terms
-            if t.loose & self._loose[i] or self._covered(t, self._tokens[i], self._skeletons[i])
-        )
+        covered = (t.weight for t in terms if t.loose & loose or self._covered(t, tokens, skels))
         return sum(covered) / total
-
-    def _share(self, terms: list[_Term], tokens: frozenset[str], skels: frozenset[str]) -> float:
-        total = sum(t.weight for t in terms)
-        if not total:
-            return 0.0
-        return sum(t.weight for t in terms if self._covered(t, tokens, skels)) / total
 
     # -- candidates --------------------------------------------------------------------------
 
@@ -395,7 +392,9 @@ class Decider:
                 "cover_prev": self._share(terms, self._tokens[i - 1], self._skeletons[i - 1])
                 if same_paragraph
                 else 0.0,
-                "cover_loose": self._loose_share(terms, i),
+                "cover_loose": self._share(
+                    terms, self._tokens[i], self._skeletons[i], self._loose[i]
+                ),
                 "para_pos": math.log1p(self._para_pos[i]),
             }
             features = np.array([f[name] for name in FEATURES], dtype="float64")
