@@ -4,7 +4,7 @@ No offline model can translate or paraphrase an Arabic article reliably, so noth
 a claim of its own. The answer decision (``qa.decision``) chose the words to quote; this frames
 them in the question's language. An English question that asks for a number, a date, a place or a
 name gets it in English first when the quote holds one (``qa.english``), read from the quote's
-own words; otherwise the answer says plainly that the article's answer is in Arabic.
+own words; otherwise the answer says plainly that it quotes the article's Arabic.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ class ExtractiveBackend:
     def frame(self, question: str, quote: str, n: int, language: Language) -> str:
         """The exact quote in a sentence of the question's language, with its citation. For an
         English reader, the number, date, place or name asked for comes first in English when
-        the quote says it; the quote follows as the article's words."""
+        the quote says it; the quote follows in the article's Arabic."""
         if language == "ar":
             return f"بحسب المقال: «{quote}» [{n}]"
         lead = self.leads.lead(question, quote)
         if lead is None:
-            return f"The article's answer, in Arabic [{n}]: «{quote}»"
-        return f"{lead.text} [{n}]. In the article's words: «{quote}»"
+            return f"In Arabic [{n}]: «{quote}»"
+        return f"{lead.text} [{n}]. In Arabic: «{quote}»"

@@ -49,9 +49,9 @@ def test_english_answers_lead_with_what_the_quote_says_in_english(assistant: Ass
         lead = assistant.extractive.leads.lead(a.question, quote)
         n = _cited(a)[0]
         if lead is None:
-            assert a.answer == f"The article's answer, in Arabic [{n}]: «{quote}»"
+            assert a.answer == f"In Arabic [{n}]: «{quote}»"
         else:
-            assert a.answer == f"{lead.text} [{n}]. In the article's words: «{quote}»"
+            assert a.answer == f"{lead.text} [{n}]. In Arabic: «{quote}»"
             assert lead.source in quote
             led += 1
         assert "names and figures" not in a.answer

@@ -221,9 +221,9 @@ def test_every_english_lead_on_the_sample_comes_from_its_quote(
     for r in sample_rows:
         if r.lang != "en" or r.abstained:
             continue
-        m = re.fullmatch(r"(.*) \[(\d+)\]\. In the article's words: «(.+)»", r.answer, re.S)
+        m = re.fullmatch(r"(.*) \[(\d+)\]\. In Arabic: «(.+)»", r.answer, re.S)
         if m is None:
-            assert re.fullmatch(r"The article's answer, in Arabic \[\d+\]: «.+»", r.answer, re.S)
+            assert re.fullmatch(r"In Arabic \[\d+\]: «.+»", r.answer, re.S)
             continue
         text, quote = m.group(1), m.group(3)
         lead = leads.lead(r.question, quote)
