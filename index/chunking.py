@@ -1,9 +1,10 @@
 """Sentence-aware chunks of a document, each keeping its character span in the original text.
 
 LangChain's splitters cut on a list of separator strings and lose track of offsets around
-Arabic punctuation: they cannot tell that "؟" and "؛" end a sentence while the Arabic comma "،"
-does not, nor that the "." in "2.5" does not. So sentences are found here, and chunks are packed
-from whole sentences within a paragraph.
+Arabic punctuation: they cannot tell that "؟" ends a sentence while the Arabic comma "،" and
+semicolon "؛" do not, nor that the "." in "2.5" does not, nor that a mark inside brackets ends
+nothing. So sentences are found here, and chunks are packed from whole sentences within a
+paragraph.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from .arabic import has_words, normalize
 
 Span = tuple[int, int]
 
-# A sentence ends at . ! ? ؟ ؛ … (possibly repeated, possibly followed by closing quotes or
-# brackets) when whitespace or the end of the text follows. "2.5" and "U.S." stay whole.
-_SENTENCE_END = re.compile(r"""(?:[.!?؟؛…]+)["'”’»)\]]*(?=\s|$)""")
+# A sentence ends at . ! ? ؟ … (possibly repeated, possibly followed by closing quotes or
+# brackets) when whitespace or the end of the text follows. "2.5" and "U.S." stay whole. The
+# Arabic semicolon "؛" is left out: like ";" in English it joins two clauses of one statement,
+# the second most often the first's cause or result ("أرسل إلى الناس؛ ليعيدهم إلى…"), so the
+# clause that answers "why" would be cut from the one that names what it explains.
+_SENTENCE_END = re.compile(r"""(?:[.!?؟…]+)["'”’»)\]]*(?=\s|$)""")
+_OPEN, _CLOSE = "([", ")]"
 _PARAGRAPH = re.compile(r"[^\n]+")
 
 
@@ -41,12 +46,34 @@ def _trim(text: str, start: int, end: int) -> Span:
     return start, end
 
 
+def _open_brackets(text: str) -> int:
+    return sum(text.count(c) for c in _OPEN) - sum(text.count(c) for c in _CLOSE)
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    """Spans of the sentences in ``text[start:end]``, as offsets into ``text``."""
+    """Spans of the sentences in ``text[start:end]``, as offsets into ``text``. A mark inside
+    brackets that close later in the span ends no sentence: "(ولد عام 1900؟ أو 1901)" is an
+    aside of the sentence around it."""
     end = len(text) if end is None else end
     spans: list[Span] = []
     pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
+    marks = list(_SENTENCE_END.finditer(text, start, end))
+    # The bracket balance from ``start`` at each mark, and the lowest it falls to after it: a
+    # mark inside brackets is skipped when they close at a later mark (or at the span's end).
+    depth, last = [], start
+    for m in marks:
+        depth.append((depth[-1] if depth else 0) + _open_brackets(text[last : m.end()]))
+        last = m.end()
+    lowest_after = [0] * len(marks)
+    low = (depth[-1] if depth else 0) + _open_brackets(text[last:end])
+    for k in range(len(marks) - 1, -1, -1):
+        lowest_after[k] = low
+        low = min(low, depth[k])
+    at_pos = 0
+    for k, m in enumerate(marks):
+        if depth[k] > at_pos and lowest_after[k] <= at_pos:
+            continue
+        at_pos = depth[k]
         s, e = _trim(text, pos, m.end())
         if has_words(text[s:e]):
             spans.append((s, e))

@@ -43,15 +43,33 @@ def test_detect_language() -> None:
     assert detect_language("ما هي Long War Journal؟") == "ar"
 
 
-def test_sentences_end_on_arabic_marks_but_not_the_arabic_comma() -> None:
-    text = "قال فايس، محرر المجلة، إن هذا صحيح. هل هذا مؤكد؟ نعم؛ وهو كذلك"
+def test_sentences_end_on_arabic_marks_but_not_the_arabic_comma_or_semicolon() -> None:
+    text = "قال فايس، محرر المجلة، إن هذا صحيح. هل هذا مؤكد؟ نعم؛ لأنه قال ذلك"
     spans = split_sentences(text)
     assert [text[s:e] for s, e in spans] == [
         "قال فايس، محرر المجلة، إن هذا صحيح.",
         "هل هذا مؤكد؟",
-        "نعم؛",
-        "وهو كذلك",
+        "نعم؛ لأنه قال ذلك",
     ]
+
+
+def test_a_mark_inside_brackets_ends_no_sentence_unless_they_never_close() -> None:
+    def sentences(text: str) -> list[str]:
+        return [text[s:e] for s, e in split_sentences(text)]
+
+    assert sentences("ولد (في 1900؟ أو 1901) في القاهرة. ثم سافر.") == [
+        "ولد (في 1900؟ أو 1901) في القاهرة.",
+        "ثم سافر.",
+    ]
+    assert sentences("(جملة بين قوسين.) ثم أخرى.") == ["(جملة بين قوسين.)", "ثم أخرى."]
+    # A bracket that is never closed does not swallow the rest of the paragraph, and one left
+    # open later on does not keep an earlier, closed one from ending its sentence.
+    assert sentences("قوس لا يغلق ( هنا. ثم جملة. وأخرى.") == [
+        "قوس لا يغلق ( هنا.",
+        "ثم جملة.",
+        "وأخرى.",
+    ]
+    assert sentences("(أ. ب) ج. د ( هـ.") == ["(أ. ب) ج.", "د ( هـ."]
 
 
 def test_decimal_points_do_not_end_sentences() -> None:
