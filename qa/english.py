@@ -243,9 +243,9 @@ for _forms, _dual, _one, _many in (
     ("شخص أشخاص", "شخصين شخصان", "person", "people"),
     ("كيلومتر كيلومترات كم", "كيلومترين", "km", "km"),
     ("متر أمتار", "مترين", "metre", "metres"),
-    ("ميل أميال ميلا", "ميلين", "mile", "miles"),
+    ("ميل أميال", "ميلين", "mile", "miles"),
     ("طن أطنان", "طنين", "tonne", "tonnes"),
-    ("دولار دولارات دولارا", "دولارين", "dollar", "dollars"),
+    ("دولار دولارات", "دولارين", "dollar", "dollars"),
     ("يورو", "", "euro", "euros"),
     ("جنيه جنيهات", "جنيهين", "pound", "pounds"),
     ("درجة درجات", "درجتين", "degree", "degrees"),
@@ -255,6 +255,8 @@ for _forms, _dual, _one, _many in (
         _COUNTED[normalize(_w)] = (_one, _many)
     for _w in _dual.split():
         _DUALS[normalize(_w)] = _many
+_LENGTHS = {"km", "metres", "miles"}
+_SQUARE = normalize("مربع")  # "كيلومترا مربعا": square kilometres
 _PERCENT = {normalize(w) for w in ("بالمائة بالمئة المائة المئة %".split())} | {"\u066a"}
 # Words before a number that qualify it, and the English for each.
 _QUALIFIERS = {
@@ -400,10 +402,18 @@ def _unit_after(toks: list[_Tok], j: int, value: float) -> tuple[int, str] | Non
         return 1, "percent"
     if word in (normalize("في"),) and j + 1 < len(toks) and toks[j + 1].norm in _PERCENT:
         return 2, "percent"
-    for form in _bare(word):
+    # The counted noun is indefinite and bare: "1817 للمرة الأولى" (for the first time) counts
+    # nothing. After 11 to 99 it takes the accusative, written with an alef ("40 عاما", "140
+    # شخصا"); the singular is the word without it.
+    forms = [word, word[:-1]] if word.endswith("ا") and len(word) >= 4 else [word]
+    for form in forms:
         if form in _COUNTED:
             one, many = _COUNTED[form]
-            return 1, one if value == 1 else many
+            unit = one if value == 1 else many
+            after = toks[j + 1].norm.removesuffix("ا") if j + 1 < len(toks) else ""
+            if after == _SQUARE and many in _LENGTHS:
+                return 2, f"square {unit}"
+            return 1, unit
     return None
 
 
@@ -1191,6 +1201,8 @@ def _number_leads(question: str, quote: str, toks: list[_Tok], *, years: bool) -
             continue
         if years != (n.year_like and (years or _looks_like_year(toks, n))):
             continue
+        if years and _unit_after(toks, n.last, n.value):
+            continue  # "مقتل 140 شخصا": a number with its counted noun is a count, not a year
         following = numbers[k + 1] if k + 1 < len(numbers) else None
         first, last, text = _say_number(toks, n, following)
         if years:

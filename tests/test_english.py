@@ -78,6 +78,20 @@ def test_a_year_is_not_a_count(leads: Leads) -> None:
     assert _lead(leads, "How many died?", "في عام 1990 مات 300 شخص.")[0] == "300 people"
 
 
+def test_a_count_is_not_a_year(leads: Leads) -> None:
+    # A bare three- or four-digit number may answer "when" ("افتتح في 1817"), but not one
+    # followed by what it counts.
+    assert _lead(leads, "When was it?", "أسفر الهجوم عن مقتل 140 شخصا.") is None
+    assert _lead(leads, "When was it?", "افتتحت البورصة في 1817 للمرة الأولى.")[0] == "In 1817"
+
+
+def test_the_counted_noun_is_read_in_the_accusative_and_squared(leads: Leads) -> None:
+    assert _lead(leads, "How many died?", "أسفر الهجوم عن مقتل 140 شخصا.")[0] == "140 people"
+    assert _lead(leads, "How long did it last?", "استمرت الحرب 40 عاما.")[0] == "40 years"
+    quote = "أزيل منها 22.392 كيلومتراً مربّعاً سنويا."
+    assert _lead(leads, "How many square kilometres were cleared?", quote)[0] == "22.392 square km"
+
+
 @pytest.mark.parametrize(
     ("quote", "english"),
     [
