@@ -155,9 +155,9 @@ class Assistant:
 
 
 def _quote(decision: Decision) -> Quote | None:
-    if not decision.answers or decision.best is None:
+    if not decision.answers or decision.best is None or decision.span is None:
         return None
-    return Quote(decision.best.chunk_id, decision.best.start, decision.best.end)
+    return Quote(decision.best.chunk_id, *decision.span)
 
 
 # Bidi controls (LRE…RLO, LRI…PDI, LRM/RLM/ALM) can reorder how the echoed question reads.

@@ -39,12 +39,13 @@ from .decision import (
     DecisionModel,
     Logistic,
     judge_features,
+    quoted,
 )
 from .evaluation import holds_gold
 
 _HERE = Path(__file__).parent
 # Bump when a signal is computed differently, so saved signals are collected again.
-_SIGNALS_VERSION = 4
+_SIGNALS_VERSION = 5
 
 
 @dataclass
@@ -55,7 +56,9 @@ class Question:
     article: int
     X: np.ndarray  # candidates x features
     y: np.ndarray  # candidate holds the gold answer
-    chars: np.ndarray
+    sentence: np.ndarray  # the candidate's sentence and passage, to find its neighbours
+    chunk: np.ndarray
+    span: np.ndarray  # candidates x (start, end) in the document
 
 
 def _article(document: str) -> int:
@@ -99,7 +102,9 @@ def collect(set_dir: Path, index_dir: Path) -> list[Question]:
                     np.array(
                         [answerable and holds_gold(text[c.start : c.end], gold) for c in cands]
                     ),
-                    np.array([c.end - c.start for c in cands]),
+                    np.array([c.sentence for c in cands]),
+                    np.array([c.chunk_id for c in cands]),
+                    np.array([(c.start, c.end) for c in cands]),
                 )
             )
         print(f"{set_dir.name}: {n}/{len(by_doc)} {doc}", file=sys.stderr, flush=True)
@@ -119,9 +124,14 @@ def _judged(ranker: Logistic, questions: list[Question]) -> np.ndarray:
     return np.stack([judge_features(q.X, ranker.logit(q.X)) for q in questions])
 
 
-def fit(questions: list[Question], max_false_abstain: float) -> Calibration:
+_MARGINS = np.round(np.arange(0.0, 3.01, 0.1), 2)
+
+
+def fit(questions: list[Question], max_false_abstain: float, max_chars_rise: float) -> Calibration:
     """The ranker on the candidates of answerable questions (which sentence holds the answer),
-    then the judge on every question (does the article answer?), then the threshold."""
+    then the judge on every question (does the article answer?), then the threshold, then the
+    widest pair margin at which the quotes grow by at most ``max_chars_rise`` on average (the
+    median moves in jumps: a few pairs near the middle shift it by a sentence)."""
     answerable = [q for q in questions if q.kind == "answerable" and q.y.any()]
     ranker = _logistic(
         np.concatenate([q.X for q in answerable]), np.concatenate([q.y for q in answerable])
@@ -129,22 +139,48 @@ def fit(questions: list[Question], max_false_abstain: float) -> Calibration:
     judge = _logistic(
         _judged(ranker, questions), np.array([q.kind == "answerable" for q in questions])
     )
-    cal = Calibration(ranker, judge, 0.5)
+    cal = Calibration(ranker, judge, 0.5, 0.0)
     p = sorted(r["p"] for r in outcomes(cal, questions) if r["kind"] == "answerable")
-    return Calibration(ranker, judge, float(p[int(max_false_abstain * len(p))]) if p else 0.5)
+    threshold = float(p[int(max_false_abstain * len(p))]) if p else 0.5
+    single = quotes(Calibration(ranker, judge, threshold, 0.0), questions)["chars_mean"]
+    margin = max(
+        m
+        for m in _MARGINS
+        if quotes(Calibration(ranker, judge, threshold, float(m)), questions)["chars_mean"]
+        <= single * (1 + max_chars_rise)
+    )
+    return Calibration(ranker, judge, threshold, float(margin))
 
 
 def outcomes(cal: Calibration, questions: list[Question]) -> list[dict[str, Any]]:
-    """Per question: its kind, the judge's probability, and whether the best-ranked candidate
-    holds the gold answer."""
+    """Per question: its kind, the judge's probability, whether what is quoted holds the gold
+    answer, and how long the quote is."""
     out = []
     for q in questions:
         logits = cal.ranker.logit(q.X)
         z = float(cal.judge.logit(judge_features(q.X, logits)))
+        span = quoted(q.sentence, q.chunk, logits, cal.pair_margin)
         out.append(
-            {"kind": q.kind, "p": 1 / (1 + np.exp(-z)), "right": bool(q.y[int(np.argmax(logits))])}
+            {
+                "kind": q.kind,
+                "p": 1 / (1 + np.exp(-z)),
+                "right": bool(q.y[span].any()),
+                "chars": int(q.span[span[-1], 1] - q.span[span[0], 0]),
+            }
         )
     return out
+
+
+def quotes(cal: Calibration, questions: list[Question]) -> dict[str, float]:
+    """Over the answerable questions: the share quoted with the gold at ``cal``'s threshold,
+    and the median and mean length of the quotes shown."""
+    rows = [r for r in outcomes(cal, questions) if r["kind"] == "answerable"]
+    shown = [r for r in rows if r["p"] >= cal.threshold]
+    return {
+        "quote_holds_gold": round(sum(r["right"] for r in shown) / len(rows), 4) if rows else 0.0,
+        "chars_p50": float(np.median([r["chars"] for r in shown])) if shown else 0.0,
+        "chars_mean": round(float(np.mean([r["chars"] for r in shown])), 1) if shown else 0.0,
+    }
 
 
 def curve(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
@@ -165,7 +201,7 @@ def curve(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
 
 
 def calibrate(
-    questions: list[Question], max_false_abstain: float
+    questions: list[Question], max_false_abstain: float, max_chars_rise: float
 ) -> tuple[DecisionModel, dict[str, Any]]:
     """Fit each language on the even-numbered articles; report on the odd-numbered ones."""
     langs: dict[str, Calibration] = {}
@@ -173,10 +209,16 @@ def calibrate(
     for lang in sorted({q.lang for q in questions}):
         fit_half = [q for q in questions if q.lang == lang and q.article % 2 == 0]
         held = [q for q in questions if q.lang == lang and q.article % 2 == 1]
-        cal = langs[lang] = fit(fit_half, max_false_abstain)
+        cal = langs[lang] = fit(fit_half, max_false_abstain, max_chars_rise)
         held_rows = outcomes(cal, held)
+        single = Calibration(cal.ranker, cal.judge, cal.threshold, 0.0)
         report[lang] = {
             "threshold": round(cal.threshold, 4),
+            "pair_margin": cal.pair_margin,
+            "held_out_quotes": {
+                "one sentence": quotes(single, held),
+                "with pairs": quotes(cal, held),
+            },
             "fitted_half": curve(outcomes(cal, fit_half), cal.threshold),
             "held_out_half": curve(held_rows, cal.threshold),
             "held_out_curve": [
@@ -198,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sets", nargs="+", type=Path, help="folders holding a questions.jsonl")
     p.add_argument("--index-dir", type=Path, help="where to keep the articles' indexes")
     p.add_argument("--max-false-abstain", type=float, default=0.04)
+    p.add_argument(
+        "--max-chars-rise",
+        type=float,
+        default=0.10,
+        help="how much longer quoting a sentence's neighbour may make the quotes on average",
+    )
     p.add_argument("--out", type=Path, default=_HERE / "data" / MODEL_FILE)
     p.add_argument("--features", type=Path, help="reuse (or save) the collected signals here")
     args = p.parse_args(argv)
@@ -214,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         questions = [q for s in args.sets for q in collect(s, index_dir)]
         if args.features:
             _pack(args.features, questions, json.dumps([hashes, FEATURES, _SIGNALS_VERSION]))
-    model, report = calibrate(questions, args.max_false_abstain)
+    model, report = calibrate(questions, args.max_false_abstain, args.max_chars_rise)
     meta = {
         "fitted_by": "python -m qa.calibrate " + " ".join(s.name for s in args.sets),
         "fitted_on": "even-numbered articles of each set (odd-numbered ones held out)",
         "data_sha256": hashes,
         "max_false_abstain": args.max_false_abstain,
+        "max_chars_rise": args.max_chars_rise,
         "report": report,
     }
     model = DecisionModel(model.languages, meta)
@@ -227,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     for lang, r in report.items():
         print(f"{lang}: threshold {r['threshold']}  fitted {r['fitted_half']}")
         print(f"{lang}: held out {r['held_out_half']}")
+        print(f"{lang}: pair margin {r['pair_margin']}, held out {r['held_out_quotes']}")
     return 0
 
 
@@ -242,13 +292,16 @@ def _pack(path: Path, questions: list[Question], key: str) -> None:
         sizes=sizes,
         X=np.concatenate([q.X for q in questions]),
         y=np.concatenate([q.y for q in questions]),
-        chars=np.concatenate([q.chars for q in questions]),
+        sentence=np.concatenate([q.sentence for q in questions]),
+        chunk=np.concatenate([q.chunk for q in questions]),
+        span=np.concatenate([q.span for q in questions]),
     )
 
 
 def _unpack(saved: Any) -> list[Question]:
     # An NpzFile reads an array anew at each subscript: read each once.
-    a = {k: saved[k] for k in ("ids", "lang", "kind", "article", "sizes", "X", "y", "chars")}
+    keys = ("ids", "lang", "kind", "article", "sizes", "X", "y", "sentence", "chunk", "span")
+    a = {k: saved[k] for k in keys}
     bounds = np.cumsum(np.concatenate([[0], a["sizes"]]))
     return [
         Question(
@@ -258,7 +311,9 @@ def _unpack(saved: Any) -> list[Question]:
             int(a["article"][i]),
             a["X"][lo:hi],
             a["y"][lo:hi],
-            a["chars"][lo:hi],
+            a["sentence"][lo:hi],
+            a["chunk"][lo:hi],
+            a["span"][lo:hi],
         )
         for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
     ]

@@ -16,8 +16,9 @@ anywhere in the article) is a candidate. For each, signals that hold for any tex
 A logistic model turns them into the probability that the sentence holds the answer. Its
 weights and its operating threshold are not set by hand: ``python -m qa.calibrate`` fits them
 on named development data and saves them, with a hash of that data, in ``qa/data/decision.json``.
-The best candidate is quoted when its probability clears the threshold; otherwise sanad says the
-article does not answer. No model is asked.
+The best candidate is quoted when its probability clears the threshold, with the sentence beside
+it in its passage when the ranker scores that one nearly as well (the fitted ``pair_margin``);
+otherwise sanad says the article does not answer. No model is asked.
 """
 
 from __future__ import annotations
@@ -91,11 +92,13 @@ class Candidate:
 @dataclass(frozen=True)
 class Decision:
     """The best candidate and the fitted probability that it answers; ``answers`` says whether
-    that clears the operating threshold."""
+    that clears the operating threshold. ``span`` is what to quote (document offsets): the best
+    sentence, or it and the one beside it (see ``quoted``)."""
 
     best: Candidate | None
     confidence: float
     answers: bool
+    span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,14 @@ class Logistic:
 class Calibration:
     """One question language's fitted decision: a ranker scores each candidate sentence (does
     it hold the answer?), a judge reads the best one's signals (does the article answer at
-    all?), and the article answers when the judge's probability reaches ``threshold``."""
+    all?), and the article answers when the judge's probability reaches ``threshold``. The
+    sentence beside the best one in its passage is quoted with it when the ranker scores it
+    less than ``pair_margin`` below the best."""
 
     ranker: Logistic
     judge: Logistic
     threshold: float
+    pair_margin: float
 
 
 @dataclass(frozen=True)
@@ -179,11 +185,14 @@ class DecisionModel:
             or tuple(d.get("judge_features", ())) != JUDGE_FEATURES
         ):
             raise ValueError("the fitted weights are for other signals: run python -m qa.calibrate")
+        if any("pair_margin" not in v for v in d["languages"].values()):
+            raise ValueError("the fitted weights are for other signals: run python -m qa.calibrate")
         langs = {
             lang: Calibration(
                 Logistic.from_dict(v["ranker"], len(FEATURES)),
                 Logistic.from_dict(v["judge"], len(JUDGE_FEATURES)),
                 float(v["threshold"]),
+                float(v["pair_margin"]),
             )
             for lang, v in d["languages"].items()
         }
@@ -199,6 +208,7 @@ class DecisionModel:
                     "ranker": c.ranker.to_dict(),
                     "judge": c.judge.to_dict(),
                     "threshold": round(c.threshold, 6),
+                    "pair_margin": round(c.pair_margin, 6),
                 }
                 for lang, c in self.languages.items()
             },
@@ -216,6 +226,27 @@ def judge_features(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
     f["best_cover"] = x[:, FEATURES.index("cover")].max()
     f["best_cos"] = x[:, FEATURES.index("cos")].max()
     return np.array([f[name] for name in JUDGE_FEATURES], dtype="float64")
+
+
+def quoted(
+    sentences: np.ndarray, chunks: np.ndarray, logits: np.ndarray, margin: float
+) -> list[int]:
+    """The candidates to quote, in text order: the best, and the sentence beside it in its
+    passage when the ranker scores that one less than ``margin`` below. The answer often sits
+    in the sentence after the one naming its subject, and the ranker cannot always tell which
+    of the two holds it; quoting both costs a sentence and keeps the answer."""
+    best = int(np.argmax(logits))
+    near = [
+        j
+        for j in range(len(logits))
+        if chunks[j] == chunks[best]
+        and abs(int(sentences[j]) - int(sentences[best])) == 1
+        and logits[best] - logits[j] < margin
+    ]
+    if not near:
+        return [best]
+    other = max(near, key=lambda j: logits[j])
+    return sorted((best, other), key=lambda j: sentences[j])
 
 
 def _sigmoid(z: float) -> float:
@@ -412,7 +443,12 @@ class Decider:
         logits = cal.ranker.logit(x)
         best = int(np.argmax(logits))
         p = _sigmoid(float(cal.judge.logit(judge_features(x, logits))))
-        return Decision(cands[best], p, p >= cal.threshold)
+        sentences = np.array([c.sentence for c in cands])
+        chunks = np.array([c.chunk_id for c in cands])
+        span = quoted(sentences, chunks, logits, cal.pair_margin)
+        return Decision(
+            cands[best], p, p >= cal.threshold, (cands[span[0]].start, cands[span[-1]].end)
+        )
 
 
 def normalise_for_match(text: str) -> str:

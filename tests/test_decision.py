@@ -11,11 +11,12 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import Assistant
 from qa.calibrate import main as calibrate
-from qa.decision import FEATURES, JUDGE_FEATURES, DecisionModel, load_model
+from qa.decision import FEATURES, JUDGE_FEATURES, DecisionModel, load_model, quoted
 from qa.english import months_in, numbers_in
 from qa.evaluation import Row, load_questions, run
 from qa.kinds import AnswerType, answer_type, satisfies
@@ -47,6 +48,19 @@ def test_weights_for_other_signals_are_refused() -> None:
     assert tuple(load_model().to_dict()["judge_features"]) == JUDGE_FEATURES
 
 
+def test_the_sentence_beside_the_best_is_quoted_when_the_ranker_cannot_tell_them_apart() -> None:
+    sentences, logits = np.array([4, 5, 9, 3]), np.array([2.0, 1.5, 1.9, 1.0])
+    same_passage = np.array([1, 1, 2, 1])
+    assert quoted(sentences, same_passage, logits, 0.0) == [0]
+    assert quoted(sentences, same_passage, logits, 0.6) == [0, 1]  # sentence 5 follows 4
+    # Sentence 9 scores closer but is not beside it; of the two beside it, the better one.
+    assert quoted(sentences, same_passage, logits, 1.5) == [0, 1]
+    # Never across passages (the quote is cited to one), and always in the text's order.
+    other_passage = np.array([1, 2, 2, 1])
+    assert quoted(sentences, other_passage, logits, 0.6) == [0]
+    assert quoted(sentences, other_passage, logits, 1.5) == [3, 0]
+
+
 def test_calibration_refits_with_one_command(tmp_path: Path, index_dir: Path) -> None:
     """The fitting script, end to end on the sample set: it runs the real pipeline, writes
     weights that load, and the threshold it chose refuses at most the share it was asked to of
@@ -67,7 +81,9 @@ def test_calibration_refits_with_one_command(tmp_path: Path, index_dir: Path) ->
     assert calibrate([*args, "--max-false-abstain", "0.1"]) == 0
     model = DecisionModel.from_dict(json.loads(out.read_text("utf-8")))
     for lang in ("ar", "en"):
-        assert model.meta["report"][lang]["fitted_half"]["false_abstain"] <= 0.1 + 1e-9
+        report = model.meta["report"][lang]
+        assert report["fitted_half"]["false_abstain"] <= 0.1 + 1e-9
+        assert report["pair_margin"] == model.languages[lang].pair_margin >= 0
 
 
 # --- kinds of answer ----------------------------------------------------------------------
@@ -188,20 +204,20 @@ def test_packaged_article_quality(packaged_rows: list[Row]) -> None:
             assert quote, r.answer
 
 
-# Last measured (README, "Quality, measured"): xquad-sample ar 3/45 refused, 36/45 hold the gold,
-# 44/45 hit@1, 10/10 and 15/15 unanswerable refused; en 3/45, 36/45, 40/45, 9/10, 14/15. The
+# Last measured (README, "Quality, measured"): xquad-sample ar 3/45 refused, 37/45 hold the gold,
+# 44/45 hit@1, 10/10 and 15/15 unanswerable refused; en 3/45, 37/45, 40/45, 9/10, 14/15. The
 # packaged files: hit@3 98/98, 1 of 16 unanswerable refused, 1 false refusal.
 FLOOR = {
     "ar": {
         "false_abstain": 0.12,
-        "holds_gold": 0.7,
+        "holds_gold": 0.75,
         "hit1": 0.9,
         "other_abstained": 0.8,
         "removed_abstained": 0.8,
     },
     "en": {
         "false_abstain": 0.12,
-        "holds_gold": 0.68,
+        "holds_gold": 0.75,
         "hit1": 0.8,
         "other_abstained": 0.8,
         "removed_abstained": 0.8,
