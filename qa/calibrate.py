@@ -159,13 +159,13 @@ def outcomes(cal: Calibration, questions: list[Question]) -> list[dict[str, Any]
     for q in questions:
         logits = cal.ranker.logit(q.X)
         z = float(cal.judge.logit(judge_features(q.X, logits)))
-        span = quoted(q.sentence, q.chunk, logits, cal.pair_margin)
+        shown = quoted(q.sentence, q.chunk, logits, cal.pair_margin)
         out.append(
             {
                 "kind": q.kind,
                 "p": 1 / (1 + np.exp(-z)),
-                "right": bool(q.y[span].any()),
-                "chars": int(q.span[span[-1], 1] - q.span[span[0], 0]),
+                "right": bool(q.y[shown].any()),
+                "chars": int(q.span[shown[-1], 1] - q.span[shown[0], 0]),
             }
         )
     return out

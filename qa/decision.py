@@ -183,9 +183,8 @@ class DecisionModel:
         if (
             tuple(d.get("features", ())) != FEATURES
             or tuple(d.get("judge_features", ())) != JUDGE_FEATURES
+            or any("pair_margin" not in v for v in d["languages"].values())
         ):
-            raise ValueError("the fitted weights are for other signals: run python -m qa.calibrate")
-        if any("pair_margin" not in v for v in d["languages"].values()):
             raise ValueError("the fitted weights are for other signals: run python -m qa.calibrate")
         langs = {
             lang: Calibration(
@@ -445,9 +444,9 @@ class Decider:
         p = _sigmoid(float(cal.judge.logit(judge_features(x, logits))))
         sentences = np.array([c.sentence for c in cands])
         chunks = np.array([c.chunk_id for c in cands])
-        span = quoted(sentences, chunks, logits, cal.pair_margin)
+        shown = quoted(sentences, chunks, logits, cal.pair_margin)
         return Decision(
-            cands[best], p, p >= cal.threshold, (cands[span[0]].start, cands[span[-1]].end)
+            cands[best], p, p >= cal.threshold, (cands[shown[0]].start, cands[shown[-1]].end)
         )
 
 

@@ -46,6 +46,10 @@ def test_weights_for_other_signals_are_refused() -> None:
     with pytest.raises(ValueError, match="other signals"):
         DecisionModel.from_dict(d)
     assert tuple(load_model().to_dict()["judge_features"]) == JUDGE_FEATURES
+    d = load_model().to_dict()
+    del d["languages"]["ar"]["pair_margin"]  # weights fitted before pairs were quoted
+    with pytest.raises(ValueError, match="other signals"):
+        DecisionModel.from_dict(d)
 
 
 def test_the_sentence_beside_the_best_is_quoted_when_the_ranker_cannot_tell_them_apart() -> None:
