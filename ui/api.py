@@ -83,7 +83,7 @@ class AskRequest(BaseModel):
                     "question": "And who claimed it?",
                     "history": [
                         {"role": "user", "content": "How many died in the Moscow attack?"},
-                        {"role": "assistant", "content": "140 [1]. In Arabic: «…»"},
+                        {"role": "assistant", "content": "140 people [1]. In Arabic: «…»"},
                     ],
                     "top_k": 3,
                 },
