@@ -24,6 +24,7 @@ from .arabic import (
     normalize,
     skeleton_match,
     tokenize,
+    without_tanween_alef,
 )
 from .chunking import Chunk, chunk_document, split_sentences
 from .config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
@@ -85,4 +86,5 @@ __all__ = [
     "skeleton_match",
     "split_sentences",
     "tokenize",
+    "without_tanween_alef",
 ]

@@ -90,13 +90,18 @@ def _root(stem: str) -> str:
     return stem
 
 
+def without_tanween_alef(word: str) -> str:
+    """A normalised word without the alef that carries the accusative tanween ("شمالاً" →
+    "شمال"); a word of three letters keeps it, as its alef is more likely its own ("بدا")."""
+    return word[:-1] if len(word) >= 4 and word.endswith("ا") else word
+
+
 def loose_root(root: str) -> str:
     """A looser key for a rough root, for a matching signal that is weighed, not for search: an
     imperfect verb's person prefix (يحد، تحد "borders") and the alef that carries the accusative
     tanween (شمالاً against الشمال) are not part of the word, but the light stemmer keeps them
     because it cannot tell them from a stem's own first or last letter."""
-    if len(root) >= 4 and root.endswith("ا"):
-        root = root[:-1]
+    root = without_tanween_alef(root)
     if (len(root) >= 3 and root[0] in "يتن") or (len(root) >= 4 and root[0] == "ا"):
         root = root[1:]
     return root

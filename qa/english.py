@@ -24,7 +24,14 @@ from importlib import resources
 
 from babel import Locale
 
-from index import arabic_skeletons, latin_skeletons, normalize, skeleton_match, tokenize
+from index import (
+    arabic_skeletons,
+    latin_skeletons,
+    normalize,
+    skeleton_match,
+    tokenize,
+    without_tanween_alef,
+)
 
 from .lexicon import Lexicon, uninflected
 
@@ -405,12 +412,11 @@ def _unit_after(toks: list[_Tok], j: int, value: float) -> tuple[int, str] | Non
     # The counted noun is indefinite and bare: "1817 للمرة الأولى" (for the first time) counts
     # nothing. After 11 to 99 it takes the accusative, written with an alef ("40 عاما", "140
     # شخصا"); the singular is the word without it.
-    forms = [word, word[:-1]] if word.endswith("ا") and len(word) >= 4 else [word]
-    for form in forms:
+    for form in (word, without_tanween_alef(word)):
         if form in _COUNTED:
             one, many = _COUNTED[form]
             unit = one if value == 1 else many
-            after = toks[j + 1].norm.removesuffix("ا") if j + 1 < len(toks) else ""
+            after = without_tanween_alef(toks[j + 1].norm) if j + 1 < len(toks) else ""
             if after == _SQUARE and many in _LENGTHS:
                 return 2, f"square {unit}"
             return 1, unit
