@@ -177,7 +177,7 @@ def quotes(cal: Calibration, questions: list[Question]) -> dict[str, float]:
     rows = [r for r in outcomes(cal, questions) if r["kind"] == "answerable"]
     shown = [r for r in rows if r["p"] >= cal.threshold]
     return {
-        "quote_holds_gold": round(sum(r["right"] for r in shown) / len(rows), 4) if rows else 0.0,
+        "quote_holds_gold": curve(rows, cal.threshold)["quote_holds_gold"],
         "chars_p50": float(np.median([r["chars"] for r in shown])) if shown else 0.0,
         "chars_mean": round(float(np.mean([r["chars"] for r in shown])), 1) if shown else 0.0,
     }
